@@ -1,0 +1,1 @@
+//! Sans-IO parsing, formatting and negotiation of the go-plugin handshake.

@@ -1,0 +1,3 @@
+//! tonic-based go-plugin server (plugin side) and client (host side).
+
+pub mod proto;
