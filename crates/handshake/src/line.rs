@@ -1,0 +1,497 @@
+//! The handshake line: its parts, its parser and its formatter.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
+use nom::Parser as _;
+use nom::combinator::all_consuming;
+
+use crate::error::{Field, ParseError, snippet, snippet_lossy};
+use crate::{CORE_PROTOCOL_VERSION, MAX_LINE_LEN};
+
+/// Decodes the certificate field: standard alphabet, `=` padding optional
+/// (go-plugin writes none, some other implementations keep it), and, like
+/// Go's decoder, non-zero trailing bits tolerated.
+const CERT_DECODER: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// The kind of socket a plugin listens on (handshake field 2).
+///
+/// `Display` and `FromStr` use go-plugin's names, `unix` and `tcp`.
+///
+/// ```
+/// use rpcplugin_handshake::Network;
+///
+/// assert_eq!("unix".parse::<Network>()?, Network::Unix);
+/// assert_eq!(Network::Tcp.to_string(), "tcp");
+/// assert!("udp".parse::<Network>().is_err());
+/// # Ok::<(), rpcplugin_handshake::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    /// A unix domain socket; the address is its path.
+    Unix,
+    /// A TCP socket; the address is `host:port`, normally `127.0.0.1:<port>`.
+    Tcp,
+}
+
+impl Network {
+    /// The go-plugin name: `"unix"` or `"tcp"`.
+    ///
+    /// ```
+    /// assert_eq!(rpcplugin_handshake::Network::Unix.as_str(), "unix");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Unix => "unix",
+            Network::Tcp => "tcp",
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Network {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unix" => Ok(Network::Unix),
+            "tcp" => Ok(Network::Tcp),
+            other => Err(ParseError::UnknownNetwork {
+                value: snippet(other),
+            }),
+        }
+    }
+}
+
+/// The RPC protocol a plugin serves (handshake field 4).
+///
+/// `Display` and `FromStr` use go-plugin's names, `grpc` and `netrpc`.
+///
+/// ```
+/// use rpcplugin_handshake::Protocol;
+///
+/// assert_eq!("grpc".parse::<Protocol>()?, Protocol::Grpc);
+/// assert_eq!(Protocol::NetRpc.to_string(), "netrpc");
+/// assert!("GRPC".parse::<Protocol>().is_err());
+/// # Ok::<(), rpcplugin_handshake::ParseError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// Go's legacy `net/rpc` over yamux.
+    NetRpc,
+}
+
+impl Protocol {
+    /// The go-plugin name: `"grpc"` or `"netrpc"`.
+    ///
+    /// ```
+    /// assert_eq!(rpcplugin_handshake::Protocol::Grpc.as_str(), "grpc");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::NetRpc => "netrpc",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "grpc" => Ok(Protocol::Grpc),
+            "netrpc" => Ok(Protocol::NetRpc),
+            other => Err(ParseError::UnknownProtocol {
+                value: snippet(other),
+            }),
+        }
+    }
+}
+
+/// Parses a boolean the way Go's `strconv.ParseBool` does.
+///
+/// `1`, `t`, `T`, `TRUE`, `true` and `True` are true; `0`, `f`, `F`,
+/// `FALSE`, `false` and `False` are false; anything else is `None`. go-plugin
+/// uses this for handshake field 6 and for `PLUGIN_MULTIPLEX_GRPC`.
+///
+/// ```
+/// use rpcplugin_handshake::parse_go_bool;
+///
+/// assert_eq!(parse_go_bool("True"), Some(true));
+/// assert_eq!(parse_go_bool("0"), Some(false));
+/// assert_eq!(parse_go_bool("yes"), None);
+/// assert_eq!(parse_go_bool("tRuE"), None);
+/// ```
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// One parsed go-plugin handshake line.
+///
+/// ```text
+/// CORE|APPVER|NETWORK|ADDRESS|PROTOCOL[|SERVERCERT[|MUX]]
+/// ```
+///
+/// [`parse`](Self::parse) (or `FromStr`) reads a line a plugin printed;
+/// [`to_line`](Self::to_line) (or `Display`) writes one.
+///
+/// ```
+/// use rpcplugin_handshake::{HandshakeLine, Network, Protocol};
+///
+/// let line = HandshakeLine {
+///     core_version: 1,
+///     app_version: 6,
+///     network: Network::Unix,
+///     address: "/tmp/plugin1893471020".into(),
+///     protocol: Protocol::Grpc,
+///     server_cert: None,
+///     multiplex: None,
+/// };
+/// assert_eq!(line.to_line(), "1|6|unix|/tmp/plugin1893471020|grpc|\n");
+/// assert_eq!(line.to_string().parse::<HandshakeLine>()?, line);
+/// # Ok::<(), rpcplugin_handshake::ParseError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeLine {
+    /// Field 0: the core protocol version; must be [`CORE_PROTOCOL_VERSION`]
+    /// (see [`check_core_version`](Self::check_core_version)).
+    pub core_version: u32,
+    /// Field 1: the application protocol version the plugin chose.
+    pub app_version: u32,
+    /// Field 2: the kind of socket to dial.
+    pub network: Network,
+    /// Field 3: the socket path (unix) or `host:port` (tcp). To format a valid
+    /// line it must be non-empty and hold no `|`, line break or surrounding
+    /// whitespace.
+    pub address: String,
+    /// Field 4: the RPC protocol. A line with only 4 fields means
+    /// [`Protocol::NetRpc`], as in go-plugin.
+    pub protocol: Protocol,
+    /// Field 5: the plugin's AutoMTLS certificate (DER), or `None` without
+    /// TLS. `Some` of an empty vector formats like `None`.
+    pub server_cert: Option<Vec<u8>>,
+    /// Field 6: whether the plugin supports gRPC broker multiplexing; `None`
+    /// when the field is absent.
+    pub multiplex: Option<bool>,
+}
+
+impl HandshakeLine {
+    /// Parses one handshake line.
+    ///
+    /// Surrounding whitespace, including a `\r\n` or `\n` terminator, is
+    /// ignored. The line is split on every `|` into 4 to 7 fields:
+    ///
+    /// - fields 0 and 1 are decimal `u32` versions (any core version is
+    ///   accepted here; see [`check_core_version`](Self::check_core_version));
+    /// - field 2 is `unix` or `tcp`, field 3 a non-empty address;
+    /// - field 4 is `grpc` or `netrpc`, and defaults to `netrpc` when absent;
+    /// - field 5, when non-empty, is the certificate's DER in standard base64,
+    ///   with or without `=` padding;
+    /// - field 6 is a boolean as read by [`parse_go_bool`].
+    ///
+    /// A line longer than [`MAX_LINE_LEN`] bytes, not UTF-8, or holding more
+    /// than one line is rejected.
+    ///
+    /// ```
+    /// use rpcplugin_handshake::{HandshakeLine, Network, ParseError, Protocol};
+    ///
+    /// let line = HandshakeLine::parse(b"1|1|tcp|127.0.0.1:10000|grpc|\r\n")?;
+    /// assert_eq!(line.network, Network::Tcp);
+    /// assert_eq!(line.address, "127.0.0.1:10000");
+    /// assert_eq!(line.protocol, Protocol::Grpc);
+    /// assert_eq!(line.server_cert, None);
+    ///
+    /// let err = HandshakeLine::parse(b"Hello from the plugin!\n").unwrap_err();
+    /// assert!(matches!(err, ParseError::FieldCount { count: 1, .. }));
+    /// # Ok::<(), ParseError>(())
+    /// ```
+    pub fn parse(line: &[u8]) -> Result<HandshakeLine, ParseError> {
+        let unterminated = line.strip_suffix(b"\n").unwrap_or(line);
+        let unterminated = unterminated.strip_suffix(b"\r").unwrap_or(unterminated);
+        if unterminated.len() > MAX_LINE_LEN {
+            return Err(ParseError::TooLong {
+                len: unterminated.len(),
+                start: snippet_lossy(unterminated),
+            });
+        }
+        let text = std::str::from_utf8(line).map_err(|err| ParseError::NotUtf8 {
+            valid_up_to: err.valid_up_to(),
+            text: snippet_lossy(line),
+        })?;
+        parse_str(text)
+    }
+
+    /// Checks that the core protocol version is [`CORE_PROTOCOL_VERSION`].
+    ///
+    /// Any other value means the plugin was built against an incompatible
+    /// plugin library; the error says so and asks for a rebuild.
+    ///
+    /// ```
+    /// use rpcplugin_handshake::{HandshakeLine, ParseError};
+    ///
+    /// let line = HandshakeLine::parse(b"2|1|tcp|127.0.0.1:1234|grpc|")?;
+    /// assert_eq!(
+    ///     line.check_core_version(),
+    ///     Err(ParseError::IncompatibleCoreVersion { found: 2 })
+    /// );
+    /// # Ok::<(), ParseError>(())
+    /// ```
+    pub fn check_core_version(&self) -> Result<(), ParseError> {
+        if self.core_version == CORE_PROTOCOL_VERSION {
+            Ok(())
+        } else {
+            Err(ParseError::IncompatibleCoreVersion {
+                found: self.core_version,
+            })
+        }
+    }
+
+    /// Formats the line as a plugin prints it, with a trailing `\n`.
+    ///
+    /// The certificate is written as standard base64 without `=` padding, as
+    /// go-plugin does (Go hosts reject padding); without a certificate the
+    /// field is empty, so the line ends with `|`. Field 6 is written only when
+    /// [`multiplex`](Self::multiplex) is `Some`.
+    ///
+    /// ```
+    /// use rpcplugin_handshake::{HandshakeLine, Network, Protocol};
+    ///
+    /// let line = HandshakeLine {
+    ///     core_version: 1,
+    ///     app_version: 1,
+    ///     network: Network::Unix,
+    ///     address: "/tmp/plugin77".into(),
+    ///     protocol: Protocol::Grpc,
+    ///     server_cert: Some(vec![0x30, 0x82, 0x02]),
+    ///     multiplex: Some(true),
+    /// };
+    /// assert_eq!(line.to_line(), "1|1|unix|/tmp/plugin77|grpc|MIIC|true\n");
+    /// ```
+    pub fn to_line(&self) -> String {
+        format!("{self}\n")
+    }
+}
+
+impl fmt::Display for HandshakeLine {
+    /// The line without its trailing `\n`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}|{}|{}|{}|{}|",
+            self.core_version, self.app_version, self.network, self.address, self.protocol
+        )?;
+        if let Some(cert) = &self.server_cert {
+            f.write_str(&STANDARD_NO_PAD.encode(cert))?;
+        }
+        if let Some(multiplex) = self.multiplex {
+            write!(f, "|{multiplex}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for HandshakeLine {
+    type Err = ParseError;
+
+    /// Same as [`HandshakeLine::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HandshakeLine::parse(s.as_bytes())
+    }
+}
+
+fn parse_str(text: &str) -> Result<HandshakeLine, ParseError> {
+    let line = text.trim();
+    if line.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if let Some(offset) = line.find('\n') {
+        return Err(ParseError::MultipleLines {
+            offset,
+            line: snippet(line),
+        });
+    }
+    let count = line.split('|').count();
+    if !(4..=7).contains(&count) {
+        return Err(ParseError::FieldCount {
+            count,
+            line: snippet(line),
+        });
+    }
+    let mut fields = line.split('|');
+    // The count check above guarantees the first four fields.
+    let mut next = || fields.next().unwrap_or_default();
+    let core_version = parse_version(Field::CoreVersion, next())?;
+    let app_version = parse_version(Field::AppVersion, next())?;
+    let network = next().parse::<Network>()?;
+    let address = next();
+    if address.is_empty() {
+        return Err(ParseError::EmptyAddress);
+    }
+    let address = address.to_owned();
+    let protocol = match fields.next() {
+        Some(protocol) => protocol.parse::<Protocol>()?,
+        None => Protocol::NetRpc,
+    };
+    let server_cert = match fields.next() {
+        None | Some("") => None,
+        Some(cert) => {
+            Some(
+                CERT_DECODER
+                    .decode(cert)
+                    .map_err(|err| ParseError::InvalidCertificate {
+                        value: snippet(cert),
+                        reason: base64_reason(&err),
+                    })?,
+            )
+        }
+    };
+    let multiplex = match fields.next() {
+        None => None,
+        Some(value) => Some(
+            parse_go_bool(value).ok_or_else(|| ParseError::InvalidMultiplex {
+                value: snippet(value),
+            })?,
+        ),
+    };
+    Ok(HandshakeLine {
+        core_version,
+        app_version,
+        network,
+        address,
+        protocol,
+        server_cert,
+        multiplex,
+    })
+}
+
+/// Explains a base64 decoding failure in words, with a hint for the likely
+/// mix-ups (URL-safe base64, PEM).
+fn base64_reason(err: &base64::DecodeError) -> String {
+    match *err {
+        base64::DecodeError::InvalidByte(offset, byte) => {
+            let hint = match byte {
+                b'-' | b'_' => {
+                    "; expected the standard alphabet with `+` and `/`, not URL-safe base64 or PEM"
+                }
+                b'=' => "; `=` padding may only come at the end",
+                _ => "",
+            };
+            format!(
+                "unexpected character {:?} at offset {offset}{hint}",
+                char::from(byte)
+            )
+        }
+        base64::DecodeError::InvalidLength(len) => {
+            format!("invalid length {len}: base64 cannot end with a lone character")
+        }
+        base64::DecodeError::InvalidLastSymbol(offset, byte) => format!(
+            "the final character {:?} at offset {offset} encodes bits beyond the data",
+            char::from(byte)
+        ),
+        base64::DecodeError::InvalidPadding => "misplaced `=` padding".to_owned(),
+    }
+}
+
+/// A decimal `u32`: ASCII digits only, no sign, no surrounding space.
+fn parse_version(field: Field, text: &str) -> Result<u32, ParseError> {
+    all_consuming(nom::character::complete::u32::<&str, nom::error::Error<&str>>)
+        .parse(text)
+        .map(|(_, value)| value)
+        .map_err(|_| ParseError::InvalidNumber {
+            field,
+            value: snippet(text),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_plain_decimal() {
+        assert_eq!(parse_version(Field::AppVersion, "0"), Ok(0));
+        assert_eq!(parse_version(Field::AppVersion, "007"), Ok(7));
+        assert_eq!(parse_version(Field::AppVersion, "4294967295"), Ok(u32::MAX));
+        for bad in ["", "+1", "-1", " 1", "1 ", "4294967296", "1e3", "0x1", "١"] {
+            assert_eq!(
+                parse_version(Field::AppVersion, bad),
+                Err(ParseError::InvalidNumber {
+                    field: Field::AppVersion,
+                    value: bad.to_owned(),
+                }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn go_bools() {
+        for t in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert_eq!(parse_go_bool(t), Some(true), "{t}");
+        }
+        for f in ["0", "f", "F", "FALSE", "false", "False"] {
+            assert_eq!(parse_go_bool(f), Some(false), "{f}");
+        }
+        for bad in ["", "yes", "no", "tRUE", "2", " true"] {
+            assert_eq!(parse_go_bool(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn four_fields_mean_netrpc() {
+        let line = HandshakeLine::parse(b"1|1|tcp|127.0.0.1:1234").unwrap();
+        assert_eq!(line.protocol, Protocol::NetRpc);
+        assert_eq!(line.server_cert, None);
+        assert_eq!(line.multiplex, None);
+    }
+
+    #[test]
+    fn the_limit_excludes_the_terminator() {
+        let mut line = b"1|1|unix|/".to_vec();
+        line.resize(MAX_LINE_LEN - "|grpc|".len(), b'a');
+        line.extend_from_slice(b"|grpc|");
+        assert_eq!(line.len(), MAX_LINE_LEN);
+        assert!(HandshakeLine::parse(&line).is_ok());
+        line.extend_from_slice(b"\r\n");
+        assert!(HandshakeLine::parse(&line).is_ok());
+        line.insert(5, b'a');
+        assert!(matches!(
+            HandshakeLine::parse(&line),
+            Err(ParseError::TooLong { len, .. }) if len == MAX_LINE_LEN + 1
+        ));
+    }
+
+    #[test]
+    fn empty_cert_formats_like_none() {
+        let mut line = HandshakeLine::parse(b"1|1|unix|/tmp/p|grpc|").unwrap();
+        line.server_cert = Some(Vec::new());
+        assert_eq!(line.to_line(), "1|1|unix|/tmp/p|grpc|\n");
+    }
+}
