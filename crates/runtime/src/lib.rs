@@ -1,3 +1,39 @@
-//! tonic-based go-plugin server (plugin side) and client (host side).
+//! The go-plugin runtime on tonic: [`PluginServer`] for the plugin side and
+//! [`Client`] for the host side.
+//!
+//! Both speak go-plugin's protocol exactly (handshake line, AutoMTLS with
+//! pinned certificates, `grpc.health.v1`, `plugin.GRPCController`,
+//! `plugin.GRPCStdio`, `plugin.GRPCBroker`, hclog logs), so either side can
+//! face a Go (hashicorp/go-plugin), Python (pyvider-rpcplugin) or Rust peer.
+//!
+//! Most users want the `rpcplugin` facade crate, which re-exports this one.
+//!
+//! ## Build note
+//! aws-lc's CPU-jitter entropy source costs up to ~90 ms on the first random
+//! draw of every process. Build plugins and hosts with
+//! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (for example in `.cargo/config.toml`
+//! under `[env]`) to seed from the operating system instead.
 
+mod broker;
+mod client;
+mod conn;
+mod error;
+mod logging;
+mod process;
 pub mod proto;
+mod reattach;
+mod server;
+mod services;
+mod shutdown;
+mod stdio;
+
+pub use broker::{BROKER_TIMEOUT, Broker};
+pub use client::{Client, ClientBuilder, ClientTls};
+pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
+pub use error::Error;
+pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};
+pub use reattach::{ReattachAddr, ReattachConfig};
+pub use server::{PluginContext, PluginServer, SHUTDOWN_GRACE};
+pub use services::{HealthReporter, PLUGIN_HEALTH_SERVICE};
+
+pub use tonic::service::Routes;

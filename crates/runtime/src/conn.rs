@@ -1,0 +1,214 @@
+//! Connections under tonic: TLS on top of transport streams, for both the
+//! serving side (incoming streams fed to `serve_with_incoming`) and the
+//! dialling side (a tonic connector).
+
+use crate::error::Error;
+use hyper_util::rt::TokioIo;
+use rpcplugin_certs::KeyType;
+use rpcplugin_transport::{Addr, Listener, Stream};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tonic::transport::server::Connected;
+use tonic::transport::{Channel, Endpoint};
+
+/// How long a TLS handshake may take before the connection is dropped.
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// gRPC message size limit in both directions; go-plugin hosts allow
+/// 2^31-1 bytes.
+pub const MAX_MESSAGE_SIZE: usize = i32::MAX as usize;
+
+/// What was negotiated on a TLS connection, for diagnostics and reports.
+///
+/// ```
+/// use rpcplugin_runtime::TlsInfo;
+/// let info = TlsInfo { version: "TLSv1_3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into(), peer_key_type: None };
+/// assert!(info.version.contains("1_3"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// Protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// Cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub cipher: String,
+    /// Key type of the certificate the peer presented, when recognised.
+    pub peer_key_type: Option<KeyType>,
+}
+
+/// A connection under tonic: plaintext or TLS over a unix or TCP stream.
+/// `T` is the server- or client-side TLS stream type.
+pub(crate) enum Conn<T> {
+    Plain(Stream),
+    Tls(Box<T>),
+}
+
+/// A served connection.
+pub(crate) type ServerConn = Conn<tokio_rustls::server::TlsStream<Stream>>;
+/// A dialled connection.
+type ClientConn = Conn<tokio_rustls::client::TlsStream<Stream>>;
+
+impl Connected for ServerConn {
+    type ConnectInfo = ();
+    fn connect_info(&self) -> Self::ConnectInfo {}
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Conn::Plain($s) => $e,
+            Conn::Tls($s) => $e,
+        }
+    };
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// Accepts connections on `listener`, runs each TLS handshake in its own
+/// task (a slow or hostile peer never blocks the accept loop), and yields
+/// only the connections that completed it. The loop ends when the returned
+/// stream is dropped.
+pub(crate) fn incoming(
+    listener: Listener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<ServerConn>> {
+    let (tx, rx) = mpsc::channel::<io::Result<ServerConn>>(16);
+    let acceptor = tls.map(TlsAcceptor::from);
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = tx.closed() => break,
+            };
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let Some(acceptor) = acceptor.clone() else {
+                if tx.send(Ok(Conn::Plain(stream))).await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
+                    }
+                    Ok(Err(err)) => tracing::warn!(%err, "TLS handshake with a client failed; connection refused"),
+                    Err(_) => tracing::warn!("TLS handshake with a client timed out; connection dropped"),
+                }
+            });
+        }
+        drop(listener);
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Where the dialling side records what the last TLS handshake negotiated.
+pub(crate) type TlsInfoSlot = Arc<Mutex<Option<TlsInfo>>>;
+
+/// Connects a tonic channel to `addr`, over TLS when `tls` is set.
+///
+/// The connection is made now, so a refused dial or a failed TLS handshake
+/// is reported here rather than on the first call.
+pub(crate) async fn connect(
+    addr: Addr,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    info: TlsInfoSlot,
+    timeout: Duration,
+) -> Result<Channel, Error> {
+    let connector = tls.map(TlsConnector::from);
+    let endpoint = Endpoint::from_static("http://localhost")
+        .connect_timeout(timeout)
+        .timeout(Duration::from_secs(60 * 60 * 24 * 365))
+        .http2_adaptive_window(false)
+        .initial_stream_window_size(Some(4 << 20))
+        .initial_connection_window_size(Some(8 << 20));
+    let target = addr.clone();
+    let service = tower::service_fn(move |_uri: http::Uri| {
+        let addr = target.clone();
+        let connector = connector.clone();
+        let info = info.clone();
+        async move { dial(&addr, connector, &info).await.map(TokioIo::new) }
+    });
+    tokio::time::timeout(timeout, endpoint.connect_with_connector(service))
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            addr: addr.to_string(),
+            timeout,
+        })?
+        .map_err(|err| Error::from_connect(&addr, &err))
+}
+
+/// One dial plus TLS handshake, as the tonic connector performs it.
+async fn dial(addr: &Addr, connector: Option<TlsConnector>, info: &TlsInfoSlot) -> io::Result<ClientConn> {
+    let stream = rpcplugin_transport::dial(addr).await.map_err(io::Error::other)?;
+    let Some(connector) = connector else {
+        return Ok(Conn::Plain(stream));
+    };
+    let tls = tokio::time::timeout(
+        TLS_HANDSHAKE_TIMEOUT,
+        connector.connect(rpcplugin_certs::server_name(), stream),
+    )
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    let (_, session) = tls.get_ref();
+    let negotiated = TlsInfo {
+        version: session
+            .protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        cipher: session
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+        peer_key_type: session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| rpcplugin_certs::cert_key_type(cert).ok()),
+    };
+    if let Ok(mut slot) = info.lock() {
+        *slot = Some(negotiated);
+    }
+    Ok(Conn::Tls(Box::new(tls)))
+}

@@ -1,0 +1,270 @@
+use rpcplugin_certs::CertError;
+use rpcplugin_handshake::{CookieError, ParseError};
+use rpcplugin_transport::{Addr, TransportError};
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that can go wrong serving a plugin or driving one from a host.
+///
+/// Each message says what happened and, where there is one, what to do.
+/// Host-side variants that come from a plugin process carry the last lines
+/// the plugin wrote to stderr (`stderr_tail`), which usually name the cause.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ----- plugin side -----
+    /// The magic cookie did not match: this binary was not launched by its host.
+    #[error(transparent)]
+    Cookie(#[from] CookieError),
+    /// The plugin server was built without any protocol version.
+    #[error("plugin server misconfigured: {0}")]
+    Config(String),
+    /// `PLUGIN_CLIENT_CERT` did not hold a usable certificate.
+    #[error("PLUGIN_CLIENT_CERT from the host is not a usable PEM certificate: {0}")]
+    ClientCertEnv(#[source] CertError),
+    /// Writing the handshake line or redirecting stdio failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server error: {0}")]
+    Serve(#[from] tonic::transport::Error),
+
+    // ----- shared -----
+    /// Binding or dialling a socket failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// Generating or loading certificates, or building a TLS configuration, failed.
+    #[error(transparent)]
+    Certs(#[from] CertError),
+
+    // ----- host side -----
+    /// The plugin executable's checksum did not match the expected one.
+    #[error("checksum of {path:?} does not match: expected {expected}, found {actual}; refusing to run it")]
+    ChecksumMismatch {
+        /// The executable.
+        path: PathBuf,
+        /// Expected SHA-256, hex.
+        expected: String,
+        /// Actual SHA-256, hex.
+        actual: String,
+    },
+    /// The plugin process could not be started.
+    #[error("cannot start plugin {command:?}: {source}")]
+    Spawn {
+        /// The command.
+        command: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// No handshake line arrived within the start timeout.
+    #[error("plugin printed no handshake line within {timeout:?}; it may be hung or not a go-plugin plugin{}", tail(.stderr_tail))]
+    StartTimeout {
+        /// The configured start timeout.
+        timeout: Duration,
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+    },
+    /// The plugin exited before printing its handshake line.
+    #[error("plugin exited before its handshake ({status}){}", tail(.stderr_tail))]
+    PluginExited {
+        /// How it exited, e.g. `exit status: 2`.
+        status: String,
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+    },
+    /// The plugin refused the magic cookie: host and plugin disagree on it.
+    #[error("plugin rejected the magic cookie (it exited saying it must be launched by its host): check that host and plugin use the same cookie key and value{}", tail(.stderr_tail))]
+    CookieRejected {
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+    },
+    /// The first stdout line was not a handshake line.
+    #[error("not a go-plugin handshake on the plugin's stdout ({source}); does the plugin print to stdout before its handshake?{}", tail(.stderr_tail))]
+    InvalidHandshake {
+        /// Why the line was refused.
+        source: ParseError,
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+    },
+    /// The plugin speaks another core protocol version.
+    #[error("plugin uses core protocol version {plugin}, this host speaks {host}: rebuild the plugin against a compatible go-plugin or rpcplugin")]
+    IncompatibleCoreVersion {
+        /// What the plugin announced.
+        plugin: u32,
+        /// What this host speaks.
+        host: u32,
+    },
+    /// The plugin chose an app protocol version this host does not have.
+    #[error("incompatible API version with plugin: plugin version {plugin}, host versions {host:?}")]
+    IncompatibleVersion {
+        /// What the plugin announced.
+        plugin: u32,
+        /// The versions this host offered.
+        host: Vec<u32>,
+    },
+    /// The plugin speaks net/rpc, which this library does not.
+    #[error("plugin speaks the {protocol} protocol; only grpc is supported (rebuild the plugin as a gRPC plugin)")]
+    UnsupportedProtocol {
+        /// The protocol announced.
+        protocol: String,
+    },
+    /// AutoMTLS was requested but the plugin sent no certificate.
+    #[error("AutoMTLS is on but the plugin's handshake carries no certificate: the plugin ignored PLUGIN_CLIENT_CERT (too old, or TLS disabled on its side); disable TLS on the host or fix the plugin")]
+    MissingServerCert,
+    /// The plugin sent a certificate although this host has TLS turned off.
+    #[error("the plugin's handshake carries a TLS certificate but TLS is off on this host; enable AutoMTLS or manual TLS")]
+    UnexpectedServerCert,
+    /// Dialling the plugin or the TLS handshake failed.
+    #[error("cannot connect to plugin at {addr}: {reason}{}", hint_text(.hint))]
+    Connect {
+        /// The plugin's address.
+        addr: String,
+        /// The error chain, joined.
+        reason: String,
+        /// A likely cause, when one is recognised.
+        hint: Option<&'static str>,
+    },
+    /// Dialling the plugin did not finish in time.
+    #[error("connecting to plugin at {addr} did not finish within {timeout:?}")]
+    ConnectTimeout {
+        /// The plugin's address.
+        addr: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The plugin's health service does not report SERVING.
+    #[error("plugin health check failed: {0}")]
+    Unhealthy(String),
+    /// An RPC to the plugin failed.
+    #[error("RPC to plugin failed: {status}{}", hint_text(.hint))]
+    Rpc {
+        /// The gRPC status.
+        status: Box<tonic::Status>,
+        /// A likely cause, when one is recognised.
+        hint: Option<&'static str>,
+    },
+    /// Reattaching to a running plugin failed.
+    #[error("cannot reattach to plugin: {0}")]
+    Reattach(String),
+}
+
+fn tail(stderr_tail: &str) -> String {
+    if stderr_tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; plugin stderr ends with:\n{}", stderr_tail.trim_end())
+    }
+}
+
+fn hint_text(hint: &Option<&'static str>) -> String {
+    hint.map(|h| format!(" (likely cause: {h})")).unwrap_or_default()
+}
+
+/// Recognises common TLS failures in an error text and names the cause.
+pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
+    let t = text.to_ascii_lowercase();
+    let rules: &[(&[&str], &'static str)] = &[
+        (
+            &["nosignatureschemesincommon", "no signature", "handshakefailure", "handshake failure", "insufficient security"],
+            "the peer cannot use the key type of a certificate offered (grpcio/BoringSSL cannot verify P-521, for one); choose a P-256 or P-384 key",
+        ),
+        (
+            &["certificaterequired", "certificate required", "peer sent no certificates", "no certificates"],
+            "the peer requires a client certificate and none was accepted; check that both sides use AutoMTLS or the same manual TLS setup",
+        ),
+        (
+            &["not the pinned", "unknownissuer", "unknown ca", "badcertificate", "bad certificate", "invalid peer certificate"],
+            "a certificate other than the expected one was presented: the peer's certificate is not pinned on this side or this side's is not trusted there",
+        ),
+        (
+            &["h2notnegotiated", "alpn", "no application protocol"],
+            "the peer did not negotiate ALPN h2, which gRPC over TLS requires",
+        ),
+        (
+            &["invalidcontenttype", "corrupt message", "wrong version number", "record overflow", "http/2 preface"],
+            "one side speaks TLS and the other plaintext: check that TLS is on or off on both sides",
+        ),
+        (
+            &["connection refused", "no such file or directory"],
+            "the plugin is no longer listening at its address (did it exit?)",
+        ),
+    ];
+    rules
+        .iter()
+        .find(|(needles, _)| needles.iter().any(|n| t.contains(n)))
+        .map(|(_, hint)| *hint)
+}
+
+/// Joins an error and its sources into one line.
+pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+impl Error {
+    pub(crate) fn from_connect(addr: &Addr, err: &tonic::transport::Error) -> Error {
+        let reason = chain(err);
+        let hint = tls_hint(&reason);
+        Error::Connect {
+            addr: addr.to_string(),
+            reason,
+            hint,
+        }
+    }
+
+    pub(crate) fn from_status(status: tonic::Status) -> Error {
+        let mut text = status.message().to_owned();
+        if let Some(source) = std::error::Error::source(&status) {
+            text.push_str(": ");
+            text.push_str(&chain(source));
+        }
+        let hint = tls_hint(&text);
+        Error::Rpc {
+            status: Box::new(status),
+            hint,
+        }
+    }
+
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints() {
+        assert!(tls_hint("received fatal alert: HandshakeFailure").unwrap().contains("P-521"));
+        assert!(tls_hint("peer sent no certificates").unwrap().contains("client certificate"));
+        assert!(tls_hint("InvalidContentType").unwrap().contains("plaintext"));
+        assert_eq!(tls_hint("all good"), None);
+    }
+
+    #[test]
+    fn messages_carry_the_stderr_tail() {
+        let err = Error::PluginExited {
+            status: "exit status: 3".into(),
+            stderr_tail: "boom\n".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "plugin exited before its handshake (exit status: 3); plugin stderr ends with:\nboom"
+        );
+    }
+}
