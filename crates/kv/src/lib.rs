@@ -1,10 +1,81 @@
 //! The KV example service (package `proto`, service `KV`) that go-plugin's
-//! `examples/grpc` and tofusoup's cross-language tests speak.
+//! `examples/grpc` and tofusoup's cross-language tests speak, with an
+//! in-memory implementation.
 //!
 //! Regenerate the code with `cargo xtask codegen`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use rpcplugin_kv::{MemoryKv, proto::{GetRequest, PutRequest, kv_server::Kv}};
+//! let kv = MemoryKv::default();
+//! kv.put(tonic::Request::new(PutRequest { key: "a".into(), value: b"1".to_vec().into() })).await.unwrap();
+//! let got = kv.get(tonic::Request::new(GetRequest { key: "a".into() })).await.unwrap();
+//! assert_eq!(&got.into_inner().value[..], b"1");
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tonic::{Request, Response, Status};
 
 /// Generated messages, client and server for `proto.KV`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
 pub mod proto {
     include!("generated/proto.rs");
+}
+
+use proto::kv_server::{Kv, KvServer};
+use proto::{Empty, GetRequest, GetResponse, PutRequest};
+
+/// Largest message the KV server accepts or sends (go-plugin hosts allow
+/// 2^31-1 bytes).
+pub const MAX_MESSAGE_SIZE: usize = i32::MAX as usize;
+
+/// An in-memory KV store; clones share the same map.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryKv {
+    map: Arc<Mutex<HashMap<String, prost::bytes::Bytes>>>,
+}
+
+impl MemoryKv {
+    /// The gRPC service for this store, with go-plugin's message limits.
+    ///
+    /// ```
+    /// let service = rpcplugin_kv::MemoryKv::default().into_service();
+    /// let _routes = tonic::service::Routes::new(service);
+    /// ```
+    pub fn into_service(self) -> KvServer<MemoryKv> {
+        KvServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+}
+
+#[tonic::async_trait]
+impl Kv for MemoryKv {
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let key = request.into_inner().key;
+        let value = self
+            .map
+            .lock()
+            .map_err(|_| Status::internal("store lock poisoned"))?
+            .get(&key)
+            .cloned();
+        tracing::debug!(key, found = value.is_some(), "get");
+        match value {
+            Some(value) => Ok(Response::new(GetResponse { value })),
+            None => Err(Status::not_found(format!("no value for key {key:?}"))),
+        }
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<Empty>, Status> {
+        let PutRequest { key, value } = request.into_inner();
+        tracing::debug!(key, bytes = value.len(), "put");
+        self.map
+            .lock()
+            .map_err(|_| Status::internal("store lock poisoned"))?
+            .insert(key, value);
+        Ok(Response::new(Empty {}))
+    }
 }

@@ -127,14 +127,11 @@ impl Broker {
     /// [`BROKER_TIMEOUT`] for the announcement.
     pub async fn dial(&self, id: u32) -> Result<Channel, Error> {
         let info = self.wait_for(id).await?;
-        let network = info
-            .network
-            .parse()
-            .map_err(|e| Error::Connect {
-                addr: info.address.clone(),
-                reason: format!("broker sent an unknown network for id {id}: {e}"),
-                hint: None,
-            })?;
+        let network = info.network.parse().map_err(|e| Error::Connect {
+            addr: info.address.clone(),
+            reason: format!("broker sent an unknown network for id {id}: {e}"),
+            hint: None,
+        })?;
         let addr = Addr::parse(network, &info.address)?;
         let tls = self.inner.tls.as_ref().map(|t| t.client.clone());
         conn::connect(addr, tls, TlsInfoSlot::default(), BROKER_TIMEOUT).await
@@ -166,36 +163,43 @@ impl Broker {
                     reason: format!(
                         "timeout waiting for connection info for broker id {id} after {BROKER_TIMEOUT:?}"
                     ),
-                    hint: Some("the peer did not call accept_and_serve with this id, or the broker stream is down"),
+                    hint: Some(
+                        "the peer did not call accept_and_serve with this id, or the broker stream is down",
+                    ),
                 })
             }
         }
     }
 
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Slot>> {
-        self.inner.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Routes one message received on the broker stream.
     pub(crate) fn deliver(&self, info: ConnInfo) {
-        if let Some(knock) = &info.knock {
-            if knock.knock && !knock.ack {
-                // We never announce multiplexing, so a knock is a confused peer.
-                self.send(ConnInfo {
-                    service_id: info.service_id,
-                    network: String::new(),
-                    address: String::new(),
-                    knock: Some(Knock {
-                        knock: true,
-                        ack: true,
-                        error: "broker multiplexing is not supported by this peer".into(),
-                    }),
-                });
-                return;
-            }
+        if let Some(knock) = &info.knock
+            && knock.knock
+            && !knock.ack
+        {
+            // We never announce multiplexing, so a knock is a confused peer.
+            self.send(ConnInfo {
+                service_id: info.service_id,
+                network: String::new(),
+                address: String::new(),
+                knock: Some(Knock {
+                    knock: true,
+                    ack: true,
+                    error: "broker multiplexing is not supported by this peer".into(),
+                }),
+            });
+            return;
         }
         let mut slots = self.lock_slots();
-        slots.retain(|_, slot| !matches!(slot, Slot::Ready(_, at) if at.elapsed() > BROKER_TIMEOUT));
+        slots
+            .retain(|_, slot| !matches!(slot, Slot::Ready(_, at) if at.elapsed() > BROKER_TIMEOUT));
         let id = info.service_id;
         match slots.remove(&id) {
             Some(Slot::Waiting(tx)) => {
@@ -246,14 +250,17 @@ pub(crate) struct BrokerService {
 
 #[tonic::async_trait]
 impl GrpcBroker for BrokerService {
-    type StartStreamStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<ConnInfo, Status>> + Send>>;
+    type StartStreamStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<ConnInfo, Status>> + Send>>;
 
     async fn start_stream(
         &self,
         request: Request<Streaming<ConnInfo>>,
     ) -> Result<Response<Self::StartStreamStream>, Status> {
         let Some(mut outgoing) = self.broker.take_outgoing() else {
-            return Err(Status::failed_precondition("the broker stream is already open"));
+            return Err(Status::failed_precondition(
+                "the broker stream is already open",
+            ));
         };
         tokio::spawn(self.broker.clone().pump(request.into_inner()));
         let shutdown = self.broker.inner.shutdown.clone();

@@ -157,7 +157,8 @@ impl ClientBuilder {
     /// it (unless [`ClientBuilder::skip_host_env`]), and the go-plugin
     /// variables win over both.
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env.push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
@@ -248,10 +249,9 @@ impl ClientBuilder {
     /// Launches the plugin and connects to it.
     pub async fn start(self) -> Result<Client, Error> {
         let started = Instant::now();
-        let cookie = self
-            .cookie
-            .clone()
-            .ok_or_else(|| Error::Config("the host has no magic cookie: call .cookie(key, value)".into()))?;
+        let cookie = self.cookie.clone().ok_or_else(|| {
+            Error::Config("the host has no magic cookie: call .cookie(key, value)".into())
+        })?;
         if self.versions.is_empty() {
             return Err(Error::Config("the host offers no protocol version".into()));
         }
@@ -277,10 +277,19 @@ impl ClientBuilder {
             .take()
             .map(|stderr| tokio::spawn(relay_stderr(stderr, name.clone(), tail.clone())));
         let Some(stdout) = child.stdout.take() else {
-            return Err(Error::io("reading the plugin's stdout")(std::io::Error::other("no stdout pipe")));
+            return Err(Error::io("reading the plugin's stdout")(
+                std::io::Error::other("no stdout pipe"),
+            ));
         };
         let mut stdout = BufReader::new(stdout);
-        let line = read_handshake(&mut child, &mut stdout, self.start_timeout, &tail, stderr_task).await;
+        let line = read_handshake(
+            &mut child,
+            &mut stdout,
+            self.start_timeout,
+            &tail,
+            stderr_task,
+        )
+        .await;
         let mut partial = Partial {
             child: Some(child),
             kill_grace: self.kill_grace,
@@ -306,7 +315,10 @@ impl ClientBuilder {
                 return Err(err);
             }
         };
-        tasks.push(tokio::spawn(run_broker_stream(channel.clone(), broker.clone())));
+        tasks.push(tokio::spawn(run_broker_stream(
+            channel.clone(),
+            broker.clone(),
+        )));
         tasks.push(tokio::spawn(run_stdio_stream(
             channel.clone(),
             self.stdout.clone(),
@@ -329,18 +341,23 @@ impl ClientBuilder {
             kill_grace: self.kill_grace,
             test_reattach: false,
         };
-        if self.health_check {
-            if let Err(err) = client.ping_with_timeout(self.connect_timeout).await {
-                let mut client = client;
-                let _ = client.kill().await;
-                return Err(err);
-            }
+        if self.health_check
+            && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
+        {
+            let mut client = client;
+            let _ = client.kill().await;
+            return Err(err);
         }
         tracing::debug!(plugin = %name, elapsed = ?started.elapsed(), "plugin started");
         Ok(client)
     }
 
-    fn spawn(&self, cookie: &MagicCookie, identity: Option<&Identity>, socket_dir: &Path) -> Result<Child, Error> {
+    fn spawn(
+        &self,
+        cookie: &MagicCookie,
+        identity: Option<&Identity>,
+        socket_dir: &Path,
+    ) -> Result<Child, Error> {
         let mut cmd = Command::new(&self.command);
         cmd.args(&self.args)
             .env_clear()
@@ -357,7 +374,10 @@ impl ClientBuilder {
         cmd.env(&cookie.key, &cookie.value)
             .env(env::PLUGIN_MIN_PORT, self.ports.0.to_string())
             .env(env::PLUGIN_MAX_PORT, self.ports.1.to_string())
-            .env(env::PLUGIN_PROTOCOL_VERSIONS, handshake::format_protocol_versions(&self.versions))
+            .env(
+                env::PLUGIN_PROTOCOL_VERSIONS,
+                handshake::format_protocol_versions(&self.versions),
+            )
             .env(env::PLUGIN_UNIX_SOCKET_DIR, socket_dir)
             .env_remove(env::PLUGIN_MULTIPLEX_GRPC);
         match identity {
@@ -382,10 +402,11 @@ impl ClientBuilder {
         shutdown: Shutdown,
         tail: &Tail,
     ) -> Result<(Addr, u32, Channel, Broker, Option<TlsInfo>), Error> {
-        let hs = HandshakeLine::parse(line.as_bytes()).map_err(|source| Error::InvalidHandshake {
-            source,
-            stderr_tail: tail.text(),
-        })?;
+        let hs =
+            HandshakeLine::parse(line.as_bytes()).map_err(|source| Error::InvalidHandshake {
+                source,
+                stderr_tail: tail.text(),
+            })?;
         if hs.core_version != handshake::CORE_PROTOCOL_VERSION {
             return Err(Error::IncompatibleCoreVersion {
                 plugin: hs.core_version,
@@ -413,7 +434,14 @@ impl ClientBuilder {
                 })
             }
             (ClientTls::Auto(_), _, None) => return Err(Error::MissingServerCert),
-            (ClientTls::Manual { identity, server_trust }, _, _) => Some(BrokerTls {
+            (
+                ClientTls::Manual {
+                    identity,
+                    server_trust,
+                },
+                _,
+                _,
+            ) => Some(BrokerTls {
                 client: rpcplugin_certs::client_config(Some(identity), server_trust.clone())?,
                 server: rpcplugin_certs::server_config(identity, server_trust.clone())?,
             }),
@@ -479,7 +507,8 @@ async fn read_handshake<R: AsyncRead + Unpin>(
     tail: &Tail,
     stderr_task: Option<JoinHandle<()>>,
 ) -> Result<(String, Option<JoinHandle<()>>), Error> {
-    let limit = handshake::MAX_LINE_LEN as u64 + 1;
+    // The limit excludes the line terminator, which may be "\r\n".
+    let limit = handshake::MAX_LINE_LEN as u64 + 2;
     let mut buf = Vec::new();
     let read = async {
         let mut limited = (&mut *stdout).take(limit);
@@ -503,11 +532,19 @@ async fn read_handshake<R: AsyncRead + Unpin>(
                 stderr_tail: tail.text(),
             })
         }
-        Some(Ok(n)) if n > 0 && buf.ends_with(b"\n") => Ok((String::from_utf8_lossy(&buf).into_owned(), stderr_task)),
-        Some(Ok(n)) if n as u64 >= limit => Err(Error::InvalidHandshake {
-            source: handshake::ParseError::TooLong { len: buf.len() },
-            stderr_tail: tail.text(),
-        }),
+        Some(Ok(n)) if n > 0 && buf.ends_with(b"\n") => {
+            Ok((String::from_utf8_lossy(&buf).into_owned(), stderr_task))
+        }
+        Some(Ok(n)) if n as u64 >= limit => {
+            let _ = child.start_kill();
+            Err(match HandshakeLine::parse(&buf) {
+                Err(source) => Error::InvalidHandshake {
+                    source,
+                    stderr_tail: tail.text(),
+                },
+                Ok(_) => Error::Config("handshake line over the length limit".into()),
+            })
+        }
         Some(Ok(_)) | Some(Err(_)) => {
             // EOF: the plugin exited, or closed stdout without a line.
             let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
@@ -520,15 +557,24 @@ async fn read_handshake<R: AsyncRead + Unpin>(
             if !buf.is_empty() {
                 // A last line without '\n' before exit: judge it as a handshake.
                 return Err(match HandshakeLine::parse(&buf) {
-                    Ok(_) => Error::PluginExited { status, stderr_tail },
-                    Err(source) => Error::InvalidHandshake { source, stderr_tail },
+                    Ok(_) => Error::PluginExited {
+                        status,
+                        stderr_tail,
+                    },
+                    Err(source) => Error::InvalidHandshake {
+                        source,
+                        stderr_tail,
+                    },
                 });
             }
             let lower = stderr_tail.to_ascii_lowercase();
             if lower.contains("magic cookie") || lower.contains("is a plugin") {
                 return Err(Error::CookieRejected { stderr_tail });
             }
-            Err(Error::PluginExited { status, stderr_tail })
+            Err(Error::PluginExited {
+                status,
+                stderr_tail,
+            })
         }
     }
 }
@@ -553,7 +599,11 @@ async fn relay_stderr<R: AsyncRead + Unpin>(stderr: R, plugin: String, tail: Tai
     let mut in_panic = false;
     loop {
         buf.clear();
-        match (&mut reader).take(MAX_LOG_LINE).read_until(b'\n', &mut buf).await {
+        match (&mut reader)
+            .take(MAX_LOG_LINE)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
@@ -589,7 +639,12 @@ async fn run_broker_stream(channel: Channel, broker: Broker) {
     }
 }
 
-async fn run_stdio_stream(channel: Channel, stdout: Option<Sink>, stderr: Option<Sink>, shutdown: Shutdown) {
+async fn run_stdio_stream(
+    channel: Channel,
+    stdout: Option<Sink>,
+    stderr: Option<Sink>,
+    shutdown: Shutdown,
+) {
     let mut client = GrpcStdioClient::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE);
     let mut stream = match client.stream_stdio(()).await {
         Ok(response) => response.into_inner(),
@@ -612,10 +667,10 @@ async fn run_stdio_stream(channel: Channel, stdout: Option<Sink>, stderr: Option
                 continue;
             }
         };
-        if let Some(sink) = sink {
-            if let Ok(mut sink) = sink.lock() {
-                let _ = sink.write_all(&data.data).and_then(|()| sink.flush());
-            }
+        if let Some(sink) = sink
+            && let Ok(mut sink) = sink.lock()
+        {
+            let _ = sink.write_all(&data.data).and_then(|()| sink.flush());
         }
     }
 }
@@ -680,7 +735,10 @@ impl Client {
         }
         let addr = config.addr()?;
         let tls = match tls {
-            ClientTls::Manual { identity, server_trust } => Some(BrokerTls {
+            ClientTls::Manual {
+                identity,
+                server_trust,
+            } => Some(BrokerTls {
                 client: rpcplugin_certs::client_config(Some(&identity), server_trust.clone())?,
                 server: rpcplugin_certs::server_config(&identity, server_trust)?,
             }),
@@ -688,14 +746,26 @@ impl Client {
         };
         let info = TlsInfoSlot::default();
         let timeout = Duration::from_secs(10);
-        let channel = conn::connect(addr.clone(), tls.as_ref().map(|t| t.client.clone()), info.clone(), timeout)
-            .await
-            .map_err(|err| Error::Reattach(format!("{err} (is process {} still running?)", config.pid)))?;
+        let channel = conn::connect(
+            addr.clone(),
+            tls.as_ref().map(|t| t.client.clone()),
+            info.clone(),
+            timeout,
+        )
+        .await
+        .map_err(|err| {
+            Error::Reattach(format!("{err} (is process {} still running?)", config.pid))
+        })?;
         let shutdown = Shutdown::new();
         let broker = Broker::new(tls, ListenConfig::default(), shutdown.clone());
         let tasks = vec![
             tokio::spawn(run_broker_stream(channel.clone(), broker.clone())),
-            tokio::spawn(run_stdio_stream(channel.clone(), None, None, shutdown.clone())),
+            tokio::spawn(run_stdio_stream(
+                channel.clone(),
+                None,
+                None,
+                shutdown.clone(),
+            )),
         ];
         Ok(Client {
             child: None,
@@ -773,7 +843,10 @@ impl Client {
             .map_err(Error::from_status)?;
         match ServingStatus::try_from(response.into_inner().status) {
             Ok(ServingStatus::Serving) => Ok(()),
-            Ok(other) => Err(Error::Unhealthy(format!("service \"plugin\" reports {}", other.as_str_name()))),
+            Ok(other) => Err(Error::Unhealthy(format!(
+                "service \"plugin\" reports {}",
+                other.as_str_name()
+            ))),
             Err(_) => Err(Error::Unhealthy("unknown status value".into())),
         }
     }

@@ -68,13 +68,21 @@ macro_rules! delegate {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         delegate!(self, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         delegate!(self, s => Pin::new(s).poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -134,8 +142,12 @@ pub(crate) fn incoming(
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
                     }
-                    Ok(Err(err)) => tracing::warn!(%err, "TLS handshake with a client failed; connection refused"),
-                    Err(_) => tracing::warn!("TLS handshake with a client timed out; connection dropped"),
+                    Ok(Err(err)) => {
+                        tracing::warn!(%err, "TLS handshake with a client failed; connection refused")
+                    }
+                    Err(_) => {
+                        tracing::warn!("TLS handshake with a client timed out; connection dropped")
+                    }
                 }
             });
         }
@@ -181,8 +193,14 @@ pub(crate) async fn connect(
 }
 
 /// One dial plus TLS handshake, as the tonic connector performs it.
-async fn dial(addr: &Addr, connector: Option<TlsConnector>, info: &TlsInfoSlot) -> io::Result<ClientConn> {
-    let stream = rpcplugin_transport::dial(addr).await.map_err(io::Error::other)?;
+async fn dial(
+    addr: &Addr,
+    connector: Option<TlsConnector>,
+    info: &TlsInfoSlot,
+) -> io::Result<ClientConn> {
+    let stream = rpcplugin_transport::dial(addr)
+        .await
+        .map_err(io::Error::other)?;
     let Some(connector) = connector else {
         return Ok(Conn::Plain(stream));
     };

@@ -45,7 +45,9 @@ pub enum Error {
 
     // ----- host side -----
     /// The plugin executable's checksum did not match the expected one.
-    #[error("checksum of {path:?} does not match: expected {expected}, found {actual}; refusing to run it")]
+    #[error(
+        "checksum of {path:?} does not match: expected {expected}, found {actual}; refusing to run it"
+    )]
     ChecksumMismatch {
         /// The executable.
         path: PathBuf,
@@ -93,7 +95,9 @@ pub enum Error {
         stderr_tail: String,
     },
     /// The plugin speaks another core protocol version.
-    #[error("plugin uses core protocol version {plugin}, this host speaks {host}: rebuild the plugin against a compatible go-plugin or rpcplugin")]
+    #[error(
+        "plugin uses core protocol version {plugin}, this host speaks {host}: rebuild the plugin against a compatible go-plugin or rpcplugin"
+    )]
     IncompatibleCoreVersion {
         /// What the plugin announced.
         plugin: u32,
@@ -101,7 +105,9 @@ pub enum Error {
         host: u32,
     },
     /// The plugin chose an app protocol version this host does not have.
-    #[error("incompatible API version with plugin: plugin version {plugin}, host versions {host:?}")]
+    #[error(
+        "incompatible API version with plugin: plugin version {plugin}, host versions {host:?}"
+    )]
     IncompatibleVersion {
         /// What the plugin announced.
         plugin: u32,
@@ -109,16 +115,22 @@ pub enum Error {
         host: Vec<u32>,
     },
     /// The plugin speaks net/rpc, which this library does not.
-    #[error("plugin speaks the {protocol} protocol; only grpc is supported (rebuild the plugin as a gRPC plugin)")]
+    #[error(
+        "plugin speaks the {protocol} protocol; only grpc is supported (rebuild the plugin as a gRPC plugin)"
+    )]
     UnsupportedProtocol {
         /// The protocol announced.
         protocol: String,
     },
     /// AutoMTLS was requested but the plugin sent no certificate.
-    #[error("AutoMTLS is on but the plugin's handshake carries no certificate: the plugin ignored PLUGIN_CLIENT_CERT (too old, or TLS disabled on its side); disable TLS on the host or fix the plugin")]
+    #[error(
+        "AutoMTLS is on but the plugin's handshake carries no certificate: the plugin ignored PLUGIN_CLIENT_CERT (too old, or TLS disabled on its side); disable TLS on the host or fix the plugin"
+    )]
     MissingServerCert,
     /// The plugin sent a certificate although this host has TLS turned off.
-    #[error("the plugin's handshake carries a TLS certificate but TLS is off on this host; enable AutoMTLS or manual TLS")]
+    #[error(
+        "the plugin's handshake carries a TLS certificate but TLS is off on this host; enable AutoMTLS or manual TLS"
+    )]
     UnexpectedServerCert,
     /// Dialling the plugin or the TLS handshake failed.
     #[error("cannot connect to plugin at {addr}: {reason}{}", hint_text(.hint))]
@@ -163,7 +175,8 @@ fn tail(stderr_tail: &str) -> String {
 }
 
 fn hint_text(hint: &Option<&'static str>) -> String {
-    hint.map(|h| format!(" (likely cause: {h})")).unwrap_or_default()
+    hint.map(|h| format!(" (likely cause: {h})"))
+        .unwrap_or_default()
 }
 
 /// Recognises common TLS failures in an error text and names the cause.
@@ -171,15 +184,33 @@ pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
     let t = text.to_ascii_lowercase();
     let rules: &[(&[&str], &'static str)] = &[
         (
-            &["nosignatureschemesincommon", "no signature", "handshakefailure", "handshake failure", "insufficient security"],
+            &[
+                "nosignatureschemesincommon",
+                "no signature",
+                "handshakefailure",
+                "handshake failure",
+                "insufficient security",
+            ],
             "the peer cannot use the key type of a certificate offered (grpcio/BoringSSL cannot verify P-521, for one); choose a P-256 or P-384 key",
         ),
         (
-            &["certificaterequired", "certificate required", "peer sent no certificates", "no certificates"],
+            &[
+                "certificaterequired",
+                "certificate required",
+                "peer sent no certificates",
+                "no certificates",
+            ],
             "the peer requires a client certificate and none was accepted; check that both sides use AutoMTLS or the same manual TLS setup",
         ),
         (
-            &["not the pinned", "unknownissuer", "unknown ca", "badcertificate", "bad certificate", "invalid peer certificate"],
+            &[
+                "not the pinned",
+                "unknownissuer",
+                "unknown ca",
+                "badcertificate",
+                "bad certificate",
+                "invalid peer certificate",
+            ],
             "a certificate other than the expected one was presented: the peer's certificate is not pinned on this side or this side's is not trusted there",
         ),
         (
@@ -187,7 +218,13 @@ pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
             "the peer did not negotiate ALPN h2, which gRPC over TLS requires",
         ),
         (
-            &["invalidcontenttype", "corrupt message", "wrong version number", "record overflow", "http/2 preface"],
+            &[
+                "invalidcontenttype",
+                "corrupt message",
+                "wrong version number",
+                "record overflow",
+                "http/2 preface",
+            ],
             "one side speaks TLS and the other plaintext: check that TLS is on or off on both sides",
         ),
         (
@@ -244,15 +281,34 @@ impl Error {
     }
 }
 
+impl From<tonic::Status> for Error {
+    /// An RPC failure, with a hint when it looks like a TLS problem.
+    fn from(status: tonic::Status) -> Error {
+        Error::from_status(status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn hints() {
-        assert!(tls_hint("received fatal alert: HandshakeFailure").unwrap().contains("P-521"));
-        assert!(tls_hint("peer sent no certificates").unwrap().contains("client certificate"));
-        assert!(tls_hint("InvalidContentType").unwrap().contains("plaintext"));
+        assert!(
+            tls_hint("received fatal alert: HandshakeFailure")
+                .unwrap()
+                .contains("P-521")
+        );
+        assert!(
+            tls_hint("peer sent no certificates")
+                .unwrap()
+                .contains("client certificate")
+        );
+        assert!(
+            tls_hint("InvalidContentType")
+                .unwrap()
+                .contains("plaintext")
+        );
         assert_eq!(tls_hint("all good"), None);
     }
 

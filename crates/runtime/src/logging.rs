@@ -62,7 +62,9 @@ pub struct HclogLayer {
 impl HclogLayer {
     /// A layer whose lines carry `@module` = `module`.
     pub fn new(module: impl Into<String>) -> HclogLayer {
-        HclogLayer { module: module.into() }
+        HclogLayer {
+            module: module.into(),
+        }
     }
 
     /// Formats one event as an hclog JSON line (with trailing newline).
@@ -171,7 +173,9 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for HclogLayer {
 pub fn init_plugin_logging(module: &str) -> bool {
     use tracing_subscriber::layer::SubscriberExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info,rustls=info")
+        tracing_subscriber::EnvFilter::new(
+            "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info,rustls=info",
+        )
     });
     let subscriber = tracing_subscriber::registry()
         .with(filter)
@@ -256,10 +260,10 @@ fn parse_json_line(line: &str) -> Option<StderrLine> {
     };
     let level = string_or_absent("@level")?;
     let message = string_or_absent("@message")?.unwrap_or_default();
-    if let Some(ts) = string_or_absent("@timestamp")? {
-        if !valid_go_timestamp(ts) {
-            return None;
-        }
+    if let Some(ts) = string_or_absent("@timestamp")?
+        && !valid_go_timestamp(ts)
+    {
+        return None;
     }
     let level = match level.map(str::to_ascii_lowercase).as_deref() {
         Some("trace") => Level::TRACE,
@@ -303,7 +307,10 @@ fn other_fields(map: &Map<String, Value>) -> Vec<(String, String)> {
 /// `2006-01-02T15:04:05.000000Z07:00`: six fractional digits, then `Z` or `±hh:mm`.
 fn valid_go_timestamp(ts: &str) -> bool {
     let b = ts.as_bytes();
-    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
     let at = |i: usize, c: u8| b.get(i) == Some(&c);
     let head = digits(0..4)
         && at(4, b'-')
@@ -369,7 +376,10 @@ mod tests {
         let parsed = parse_stderr_line(&line, false);
         assert_eq!(parsed.level, Level::INFO);
         assert_eq!(parsed.message, "hi");
-        assert_eq!(parsed.fields, vec![("@module".into(), "m".into()), ("n".into(), "1".into())]);
+        assert_eq!(
+            parsed.fields,
+            vec![("@module".into(), "m".into()), ("n".into(), "1".into())]
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert!(valid_go_timestamp(v["@timestamp"].as_str().unwrap()));
     }
@@ -377,7 +387,10 @@ mod tests {
     #[test]
     fn go_host_rules() {
         // A bad timestamp makes the whole line text.
-        let l = parse_stderr_line(r#"{"@level":"error","@message":"x","@timestamp":"2026-03-01T12:00:00.123Z"}"#, false);
+        let l = parse_stderr_line(
+            r#"{"@level":"error","@message":"x","@timestamp":"2026-03-01T12:00:00.123Z"}"#,
+            false,
+        );
         assert_eq!((l.level, l.message.starts_with('{')), (Level::DEBUG, true));
         // Missing level: raw at debug.
         let l = parse_stderr_line(r#"{"@message":"x"}"#, false);
@@ -386,7 +399,10 @@ mod tests {
         let l = parse_stderr_line(r#"{"@level":3,"@message":"x"}"#, false);
         assert_eq!(l.level, Level::DEBUG);
         // Case-insensitive level.
-        assert_eq!(parse_stderr_line(r#"{"@level":"WARN","@message":"x"}"#, false).level, Level::WARN);
+        assert_eq!(
+            parse_stderr_line(r#"{"@level":"WARN","@message":"x"}"#, false).level,
+            Level::WARN
+        );
         // Non-object JSON is text.
         assert_eq!(parse_stderr_line("[1,2]", false).level, Level::DEBUG);
         // Panic handling.

@@ -25,7 +25,9 @@ pub(crate) fn die_with_parent(cmd: &mut Command) {
                 }
                 // The host may have died before prctl took effect.
                 if libc::getppid() as u32 != parent {
-                    return Err(std::io::Error::other("host exited while starting the plugin"));
+                    return Err(std::io::Error::other(
+                        "host exited while starting the plugin",
+                    ));
                 }
                 Ok(())
             });
@@ -40,7 +42,10 @@ pub(crate) async fn stop_child(child: &mut Child, grace: Duration) -> Option<Exi
     match tokio::time::timeout(grace, child.wait()).await {
         Ok(Ok(status)) => Some(status),
         _ => {
-            tracing::warn!(pid = child.id(), "plugin failed to exit gracefully; killing it");
+            tracing::warn!(
+                pid = child.id(),
+                "plugin failed to exit gracefully; killing it"
+            );
             let _ = child.start_kill();
             child.wait().await.ok()
         }
@@ -55,14 +60,19 @@ pub(crate) async fn stop_pid(pid: u32, grace: Duration) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     if alive(pid) {
-        tracing::warn!(pid, "reattached plugin failed to exit gracefully; killing it");
+        tracing::warn!(
+            pid,
+            "reattached plugin failed to exit gracefully; killing it"
+        );
         signal(pid, libc::SIGKILL);
     }
 }
 
 #[allow(unsafe_code)]
 fn signal(pid: u32, sig: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     if pid <= 0 {
         return false;
     }

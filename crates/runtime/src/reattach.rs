@@ -65,11 +65,9 @@ impl ReattachConfig {
 
     /// The address to dial.
     pub fn addr(&self) -> Result<Addr, crate::Error> {
-        let network: Network = self
-            .addr
-            .network
-            .parse()
-            .map_err(|e| crate::Error::Reattach(format!("bad Addr.Network {:?}: {e}", self.addr.network)))?;
+        let network: Network = self.addr.network.parse().map_err(|e| {
+            crate::Error::Reattach(format!("bad Addr.Network {:?}: {e}", self.addr.network))
+        })?;
         Ok(Addr::parse(network, &self.addr.string)?)
     }
 

@@ -145,7 +145,10 @@ impl PluginServer {
     /// `client_trust`, instead of AutoMTLS. The handshake then carries no
     /// certificate.
     pub fn manual_tls(mut self, identity: Identity, client_trust: PeerTrust) -> Self {
-        self.manual_tls = Some(ManualTls { identity, client_trust });
+        self.manual_tls = Some(ManualTls {
+            identity,
+            client_trust,
+        });
         self
     }
 
@@ -168,7 +171,10 @@ impl PluginServer {
     /// code: 0 after a clean shutdown, 1 (with the reason on stderr) when the
     /// cookie is wrong or serving failed.
     pub fn run(self) -> ExitCode {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(err) => {
                 eprintln!("cannot start the async runtime: {err}");
@@ -187,7 +193,8 @@ impl PluginServer {
     /// Serves as a go-plugin plugin until the host calls Shutdown, SIGTERM
     /// arrives, or the listener fails. SIGINT is ignored, as go-plugin does.
     pub async fn serve(self) -> Result<(), Error> {
-        self.cookie.check(std::env::var(self.cookie.key.as_str()).ok().as_deref())?;
+        self.cookie
+            .check(std::env::var(self.cookie.key.as_str()).ok().as_deref())?;
         let prepared = self.prepare()?;
         let line = HandshakeLine {
             core_version: handshake::CORE_PROTOCOL_VERSION,
@@ -208,7 +215,10 @@ impl PluginServer {
     /// handshake line; `on_ready` gets the reattach configuration to hand a
     /// host (for Terraform, via `TF_REATTACH_PROVIDERS`). Stops on SIGINT,
     /// SIGTERM or Shutdown.
-    pub async fn serve_debug(mut self, on_ready: impl FnOnce(&ReattachConfig)) -> Result<(), Error> {
+    pub async fn serve_debug(
+        mut self,
+        on_ready: impl FnOnce(&ReattachConfig),
+    ) -> Result<(), Error> {
         self.capture_stdio = false;
         let prepared = self.prepare()?;
         let config = ReattachConfig::new(
@@ -228,13 +238,17 @@ impl PluginServer {
 
     fn prepare(mut self) -> Result<Prepared, Error> {
         if self.versions.is_empty() {
-            return Err(Error::Config("no protocol version was offered: call .version(..) at least once".into()));
+            return Err(Error::Config(
+                "no protocol version was offered: call .version(..) at least once".into(),
+            ));
         }
         let requested = handshake::parse_protocol_versions(
             &std::env::var(env::PLUGIN_PROTOCOL_VERSIONS).unwrap_or_default(),
         );
         for invalid in &requested.invalid {
-            crate::logging::write_log_line(format!("server sent invalid plugin version {invalid:?}\n").as_bytes());
+            crate::logging::write_log_line(
+                format!("server sent invalid plugin version {invalid:?}\n").as_bytes(),
+            );
         }
         let offered: Vec<u32> = self.versions.keys().copied().collect();
         let version = handshake::negotiate(&requested.versions, &offered)
@@ -249,17 +263,29 @@ impl PluginServer {
 
         let (cert, tls) = match self.manual_tls.take() {
             Some(manual) => {
-                let server = rpcplugin_certs::server_config(&manual.identity, manual.client_trust.clone())?;
-                let client = rpcplugin_certs::client_config(Some(&manual.identity), manual.client_trust)?;
+                let server =
+                    rpcplugin_certs::server_config(&manual.identity, manual.client_trust.clone())?;
+                let client =
+                    rpcplugin_certs::client_config(Some(&manual.identity), manual.client_trust)?;
                 (None, Some(BrokerTls { server, client }))
             }
             None => match non_empty_env(env::PLUGIN_CLIENT_CERT) {
                 Some(pem) => {
-                    let host_cert = rpcplugin_certs::parse_cert_pem(pem.as_bytes()).map_err(Error::ClientCertEnv)?;
+                    let host_cert = rpcplugin_certs::parse_cert_pem(pem.as_bytes())
+                        .map_err(Error::ClientCertEnv)?;
                     let identity = Identity::generate(self.key_type)?;
-                    let server = rpcplugin_certs::server_config(&identity, PeerTrust::Pinned(host_cert.clone()))?;
-                    let client = rpcplugin_certs::client_config(Some(&identity), PeerTrust::Pinned(host_cert))?;
-                    (Some(identity.cert_der().to_vec()), Some(BrokerTls { server, client }))
+                    let server = rpcplugin_certs::server_config(
+                        &identity,
+                        PeerTrust::Pinned(host_cert.clone()),
+                    )?;
+                    let client = rpcplugin_certs::client_config(
+                        Some(&identity),
+                        PeerTrust::Pinned(host_cert),
+                    )?;
+                    (
+                        Some(identity.cert_der().to_vec()),
+                        Some(BrokerTls { server, client }),
+                    )
                 }
                 None => (None, None),
             },
@@ -306,7 +332,10 @@ impl PluginServer {
                 rx: Mutex::new(stdio_rx),
                 shutdown: shutdown.clone(),
             }))
-            .add_service(GrpcBrokerServer::new(BrokerService { broker }).max_decoding_message_size(MAX_MESSAGE_SIZE));
+            .add_service(
+                GrpcBrokerServer::new(BrokerService { broker })
+                    .max_decoding_message_size(MAX_MESSAGE_SIZE),
+            );
         tracing::debug!(version, addr = %listener.local_addr(), tls = tls.is_some(), "plugin ready");
         Ok(Prepared {
             listener,
@@ -348,7 +377,9 @@ async fn run_server(prepared: Prepared) -> Result<(), Error> {
     #[cfg(unix)]
     {
         let shutdown = shutdown.clone();
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::spawn(async move {
                 if term.recv().await.is_some() {
                     tracing::debug!("SIGTERM: shutting down");

@@ -3,7 +3,9 @@
 
 use crate::proto::health::health_check_response::ServingStatus;
 use crate::proto::health::health_server::Health;
-use crate::proto::health::{HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse};
+use crate::proto::health::{
+    HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse,
+};
 use crate::proto::plugin::Empty;
 use crate::proto::plugin::grpc_controller_server::GrpcController;
 use crate::shutdown::Shutdown;
@@ -44,7 +46,10 @@ impl Default for HealthReporter {
 impl HealthReporter {
     /// A reporter with `"plugin"` and `""` SERVING.
     pub fn new() -> HealthReporter {
-        let initial = HashMap::from([(PLUGIN_HEALTH_SERVICE.to_owned(), true), (String::new(), true)]);
+        let initial = HashMap::from([
+            (PLUGIN_HEALTH_SERVICE.to_owned(), true),
+            (String::new(), true),
+        ]);
         HealthReporter {
             statuses: Arc::new(watch::channel(initial).0),
         }
@@ -59,7 +64,11 @@ impl HealthReporter {
 
     /// Whether `service` is known and serving.
     pub fn is_serving(&self, service: &str) -> bool {
-        self.statuses.borrow().get(service).copied().unwrap_or(false)
+        self.statuses
+            .borrow()
+            .get(service)
+            .copied()
+            .unwrap_or(false)
     }
 
     fn status(&self, service: &str) -> Option<ServingStatus> {
@@ -82,15 +91,23 @@ type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Health for HealthService {
-    async fn check(&self, request: Request<HealthCheckRequest>) -> Result<Response<HealthCheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
         let service = request.into_inner().service;
         match self.reporter.status(&service) {
-            Some(status) => Ok(Response::new(HealthCheckResponse { status: status.into() })),
+            Some(status) => Ok(Response::new(HealthCheckResponse {
+                status: status.into(),
+            })),
             None => Err(Status::not_found(format!("unknown service {service:?}"))),
         }
     }
 
-    async fn list(&self, _: Request<HealthListRequest>) -> Result<Response<HealthListResponse>, Status> {
+    async fn list(
+        &self,
+        _: Request<HealthListRequest>,
+    ) -> Result<Response<HealthListResponse>, Status> {
         let statuses = self
             .reporter
             .statuses
@@ -107,15 +124,26 @@ impl Health for HealthService {
 
     type WatchStream = ResponseStream<HealthCheckResponse>;
 
-    async fn watch(&self, request: Request<HealthCheckRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let service = request.into_inner().service;
         let reporter = self.reporter.clone();
         let shutdown = self.shutdown.clone();
         let mut rx = reporter.statuses.subscribe();
         let stream = async_stream(move |tx| async move {
             loop {
-                let status = reporter.status(&service).unwrap_or(ServingStatus::ServiceUnknown);
-                if tx.send(Ok(HealthCheckResponse { status: status.into() })).await.is_err() {
+                let status = reporter
+                    .status(&service)
+                    .unwrap_or(ServingStatus::ServiceUnknown);
+                if tx
+                    .send(Ok(HealthCheckResponse {
+                        status: status.into(),
+                    }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 tokio::select! {

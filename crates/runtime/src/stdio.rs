@@ -62,7 +62,11 @@ fn redirect(target: i32, fd: &OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
-fn spawn_reader(reader: PipeReader, channel: Channel, tx: mpsc::Sender<StdioData>) -> Result<(), Error> {
+fn spawn_reader(
+    reader: PipeReader,
+    channel: Channel,
+    tx: mpsc::Sender<StdioData>,
+) -> Result<(), Error> {
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
         .map_err(Error::io("reading a stdio pipe"))?;
     tokio::spawn(async move {
@@ -71,7 +75,8 @@ fn spawn_reader(reader: PipeReader, channel: Channel, tx: mpsc::Sender<StdioData
             match pipe.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    let data = prost::bytes::Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                    let data =
+                        prost::bytes::Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
                     let msg = StdioData {
                         channel: channel.into(),
                         data,
@@ -94,9 +99,13 @@ pub(crate) struct StdioService {
 
 #[tonic::async_trait]
 impl GrpcStdio for StdioService {
-    type StreamStdioStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<StdioData, Status>> + Send>>;
+    type StreamStdioStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<StdioData, Status>> + Send>>;
 
-    async fn stream_stdio(&self, _: Request<()>) -> Result<Response<Self::StreamStdioStream>, Status> {
+    async fn stream_stdio(
+        &self,
+        _: Request<()>,
+    ) -> Result<Response<Self::StreamStdioStream>, Status> {
         let taken = self.rx.lock().ok().and_then(|mut rx| rx.take());
         let shutdown = self.shutdown.clone();
         // Without captured stdio (embedded servers, or a second caller) the
