@@ -291,6 +291,33 @@ fn rsa_modulus_bits(rsa_public_key: &[u8]) -> Result<usize, CertError> {
 mod tests {
     use super::*;
 
+    /// DER `RSAPublicKey` with the given modulus bytes and exponent 65537.
+    fn rsa_public_key(modulus: &[u8]) -> Vec<u8> {
+        let mut integer = vec![0x02, 0x81, u8::try_from(modulus.len()).unwrap()];
+        integer.extend_from_slice(modulus);
+        let exponent = [0x02, 0x03, 0x01, 0x00, 0x01];
+        let mut der = vec![
+            0x30,
+            0x81,
+            u8::try_from(integer.len() + exponent.len()).unwrap(),
+        ];
+        der.extend_from_slice(&integer);
+        der.extend_from_slice(&exponent);
+        der
+    }
+
+    #[test]
+    fn rsa_modulus_sizes() {
+        let mut modulus = vec![0x00, 0xc0];
+        modulus.extend_from_slice(&[0x01; 127]);
+        assert_eq!(rsa_modulus_bits(&rsa_public_key(&modulus)).unwrap(), 1024);
+        modulus.remove(0);
+        modulus[0] = 0x40;
+        assert_eq!(rsa_modulus_bits(&rsa_public_key(&modulus)).unwrap(), 1023);
+        assert!(rsa_modulus_bits(&rsa_public_key(&[0x00, 0x00])).is_err());
+        assert!(rsa_modulus_bits(b"junk").is_err());
+    }
+
     #[test]
     fn every_spelling_parses_and_display_round_trips() {
         for (name, key_type) in SPELLINGS {
