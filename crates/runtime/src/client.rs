@@ -345,7 +345,15 @@ impl ClientBuilder {
             && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
         {
             let mut client = client;
-            let _ = client.kill().await;
+            if matches!(err, Error::Unhealthy(_)) {
+                // It answers: it can take the Shutdown call and exit.
+                let _ = client.kill().await;
+            } else {
+                // Unreachable (e.g. it refused our certificate): a Shutdown
+                // call cannot arrive, so waiting for a graceful exit only
+                // delays the error.
+                client.abort().await;
+            }
             return Err(err);
         }
         tracing::debug!(plugin = %name, elapsed = ?started.elapsed(), "plugin started");
@@ -880,6 +888,17 @@ impl Client {
         self.child = None;
         self._socket_dir = None;
         Ok(status.flatten())
+    }
+
+    /// Stops a plugin that cannot be reached: SIGKILL at once, reap it,
+    /// remove its socket directory.
+    async fn abort(&mut self) {
+        self.stop_tasks();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        self._socket_dir = None;
     }
 
     fn stop_tasks(&mut self) {
