@@ -209,6 +209,8 @@ pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
                 "unknown ca",
                 "badcertificate",
                 "bad certificate",
+                "certificateunknown",
+                "certificate unknown",
                 "invalid peer certificate",
             ],
             "a certificate other than the expected one was presented: the peer's certificate is not pinned on this side or this side's is not trusted there",
