@@ -5,6 +5,9 @@
 //! rewriting files.
 
 mod codegen;
+mod compat_doc;
+mod matrix;
+mod pki;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,12 +27,43 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the cross-language compatibility matrix against the real go-plugin
+    /// and pyvider-rpcplugin, and regenerate docs/compatibility.md.
+    Matrix {
+        /// Run only the cells whose id contains one of these strings
+        /// (ids look like `rust->go unix auto-host-p256`).
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Cells run at the same time.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Per-cell deadline handed to each host, in milliseconds.
+        #[arg(long, default_value_t = 15000)]
+        timeout_ms: u64,
+        /// Rewrite peers/expectations.tsv from this run (keeps known reasons).
+        #[arg(long)]
+        write_expectations: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Codegen { check } => codegen::run(&project_root(), check),
+        Command::Matrix {
+            filter,
+            jobs,
+            timeout_ms,
+            write_expectations,
+        } => matrix::run_matrix(
+            &project_root(),
+            &matrix::Options {
+                filter,
+                jobs,
+                timeout_ms,
+                write_expectations,
+            },
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 //! serving side (incoming streams fed to `serve_with_incoming`) and the
 //! dialling side (a tonic connector).
 
+use crate::authority::AuthorityFix;
 use crate::error::Error;
 use hyper_util::rt::TokioIo;
 use rpcplugin_certs::KeyType;
@@ -48,8 +49,8 @@ pub(crate) enum Conn<T> {
     Tls(Box<T>),
 }
 
-/// A served connection.
-pub(crate) type ServerConn = Conn<tokio_rustls::server::TlsStream<Stream>>;
+/// A served connection, with client header blocks normalised for h2.
+pub(crate) type ServerConn = AuthorityFix<Conn<tokio_rustls::server::TlsStream<Stream>>>;
 /// A dialled connection.
 type ClientConn = Conn<tokio_rustls::client::TlsStream<Stream>>;
 
@@ -131,7 +132,11 @@ pub(crate) fn incoming(
                 }
             };
             let Some(acceptor) = acceptor.clone() else {
-                if tx.send(Ok(Conn::Plain(stream))).await.is_err() {
+                if tx
+                    .send(Ok(AuthorityFix::new(Conn::Plain(stream))))
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 continue;
@@ -140,7 +145,9 @@ pub(crate) fn incoming(
             tokio::spawn(async move {
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
+                        let _ = tx
+                            .send(Ok(AuthorityFix::new(Conn::Tls(Box::new(tls)))))
+                            .await;
                     }
                     Ok(Err(err)) => {
                         tracing::warn!(%err, "TLS handshake with a client failed; connection refused")

@@ -14,6 +14,7 @@
 //! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (for example in `.cargo/config.toml`
 //! under `[env]`) to seed from the operating system instead.
 
+mod authority;
 mod broker;
 mod client;
 mod conn;

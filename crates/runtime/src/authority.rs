@@ -1,0 +1,438 @@
+//! Makes the `:authority` of incoming HTTP/2 requests acceptable to `h2`.
+//!
+//! gRPC's C core (grpcio for Python, and the Ruby, PHP and C++ wrappers)
+//! dialling a unix socket without TLS sends the socket path, percent-encoded,
+//! as `:authority` (`tmp%2Frpcplugin-x%2Fplugin1`). RFC 3986 allows that,
+//! but the `http` crate refuses it, so `h2` resets every such request with
+//! PROTOCOL_ERROR and a pyvider host could not call a Rust plugin over a
+//! plaintext unix socket. Go's server ignores the value, and so does tonic.
+//!
+//! [`AuthorityFix`] sits between the socket and `h2` on the read side. It
+//! passes every frame through untouched except the header blocks sent by the
+//! client, which it decodes with HPACK, fixes (an unparsable `:authority`
+//! becomes `localhost`) and re-encodes with literal representations only,
+//! so `h2`'s decoding table stays empty and in step. DATA frames are copied
+//! straight through without buffering.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+const PREFACE_LEN: usize = 24;
+const FRAME_HEADER_LEN: usize = 9;
+const TYPE_HEADERS: u8 = 0x1;
+const TYPE_CONTINUATION: u8 = 0x9;
+const FLAG_END_STREAM: u8 = 0x1;
+const FLAG_END_HEADERS: u8 = 0x4;
+const FLAG_PADDED: u8 = 0x8;
+const FLAG_PRIORITY: u8 = 0x20;
+/// The smallest SETTINGS_MAX_FRAME_SIZE a peer may set, so always allowed.
+const MAX_FRAME: usize = 16_384;
+/// Largest header block accepted (h2 itself limits header lists to 16 KiB
+/// by default).
+const MAX_BLOCK: usize = 1 << 20;
+
+struct Pending {
+    stream_id: [u8; 4],
+    end_stream: bool,
+    priority: Option<[u8; 5]>,
+    block: Vec<u8>,
+}
+
+/// A server-side connection whose client header blocks are normalised.
+pub(crate) struct AuthorityFix<S> {
+    inner: S,
+    decoder: loona_hpack::Decoder<'static>,
+    preface_left: usize,
+    passthrough_left: usize,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    pending: Option<Pending>,
+    eof: bool,
+}
+
+impl<S> AuthorityFix<S> {
+    pub(crate) fn new(inner: S) -> AuthorityFix<S> {
+        AuthorityFix {
+            inner,
+            decoder: loona_hpack::Decoder::new(),
+            preface_left: PREFACE_LEN,
+            passthrough_left: 0,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            pending: None,
+            eof: false,
+        }
+    }
+
+    /// Moves as much of `inbuf` to `out` as can be decided now.
+    fn process(&mut self) -> io::Result<()> {
+        loop {
+            if self.inbuf.is_empty() {
+                return Ok(());
+            }
+            if self.preface_left > 0 || self.passthrough_left > 0 {
+                let left = if self.preface_left > 0 {
+                    &mut self.preface_left
+                } else {
+                    &mut self.passthrough_left
+                };
+                let n = (*left).min(self.inbuf.len());
+                self.out.extend(self.inbuf.drain(..n));
+                *left -= n;
+                continue;
+            }
+            let Some(header) = self
+                .inbuf
+                .get(..FRAME_HEADER_LEN)
+                .and_then(|h| <[u8; FRAME_HEADER_LEN]>::try_from(h).ok())
+            else {
+                return Ok(());
+            };
+            let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = header;
+            let len = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
+            let stream_id = [s0, s1, s2, s3];
+            let is_headers =
+                kind == TYPE_HEADERS || (kind == TYPE_CONTINUATION && self.pending.is_some());
+            if !is_headers {
+                if self.pending.is_some() {
+                    return Err(invalid("a header block was interrupted by another frame"));
+                }
+                self.out.extend(self.inbuf.drain(..FRAME_HEADER_LEN));
+                self.passthrough_left = len;
+                continue;
+            }
+            if len > MAX_BLOCK {
+                return Err(invalid("header frame too large"));
+            }
+            if self.inbuf.len() < FRAME_HEADER_LEN + len {
+                return Ok(());
+            }
+            let frame: Vec<u8> = self
+                .inbuf
+                .drain(..FRAME_HEADER_LEN + len)
+                .skip(FRAME_HEADER_LEN)
+                .collect();
+            if kind == TYPE_HEADERS {
+                self.start_headers(&frame, flags, stream_id)?;
+            } else if let Some(pending) = self.pending.as_mut() {
+                pending.block.extend_from_slice(&frame);
+                if pending.block.len() > MAX_BLOCK {
+                    return Err(invalid("header block too large"));
+                }
+            }
+            if flags & FLAG_END_HEADERS != 0 {
+                self.finish_headers()?;
+            }
+        }
+    }
+
+    fn start_headers(&mut self, payload: &[u8], flags: u8, stream_id: [u8; 4]) -> io::Result<()> {
+        let mut rest = payload;
+        let mut pad = 0usize;
+        if flags & FLAG_PADDED != 0 {
+            let (&p, tail) = rest
+                .split_first()
+                .ok_or_else(|| invalid("padded HEADERS without pad length"))?;
+            pad = usize::from(p);
+            rest = tail;
+        }
+        let mut priority = None;
+        if flags & FLAG_PRIORITY != 0 {
+            let (head, tail) = rest
+                .split_at_checked(5)
+                .ok_or_else(|| invalid("short HEADERS priority"))?;
+            priority = head.try_into().ok();
+            rest = tail;
+        }
+        let fragment = rest
+            .get(
+                ..rest
+                    .len()
+                    .checked_sub(pad)
+                    .ok_or_else(|| invalid("HEADERS padding too long"))?,
+            )
+            .unwrap_or_default();
+        self.pending = Some(Pending {
+            stream_id,
+            end_stream: flags & FLAG_END_STREAM != 0,
+            priority,
+            block: fragment.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn finish_headers(&mut self) -> io::Result<()> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let headers = self
+            .decoder
+            .decode(&pending.block)
+            .map_err(|e| invalid(&format!("HPACK decoding failed: {e}")))?;
+        let mut block = Vec::with_capacity(pending.block.len() + 64);
+        for (name, value) in &headers {
+            let value: &[u8] = if name == b":authority"
+                && http::uri::Authority::try_from(value.as_slice()).is_err()
+            {
+                b"localhost"
+            } else {
+                value
+            };
+            // Literal header field without indexing, new name (RFC 7541 6.2.2).
+            block.push(0);
+            encode_string(name, &mut block);
+            encode_string(value, &mut block);
+        }
+        self.emit_headers(&pending, &block);
+        Ok(())
+    }
+
+    fn emit_headers(&mut self, pending: &Pending, block: &[u8]) {
+        let prefix = if pending.priority.is_some() { 5 } else { 0 };
+        let first_len = block.len().min(MAX_FRAME - prefix);
+        let (first, mut rest) = block.split_at(first_len);
+        let mut flags = 0;
+        if pending.end_stream {
+            flags |= FLAG_END_STREAM;
+        }
+        if pending.priority.is_some() {
+            flags |= FLAG_PRIORITY;
+        }
+        if rest.is_empty() {
+            flags |= FLAG_END_HEADERS;
+        }
+        self.frame_header(prefix + first.len(), TYPE_HEADERS, flags, pending.stream_id);
+        if let Some(priority) = pending.priority {
+            self.out.extend_from_slice(&priority);
+        }
+        self.out.extend_from_slice(first);
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(MAX_FRAME));
+            rest = tail;
+            let flags = if rest.is_empty() { FLAG_END_HEADERS } else { 0 };
+            self.frame_header(chunk.len(), TYPE_CONTINUATION, flags, pending.stream_id);
+            self.out.extend_from_slice(chunk);
+        }
+    }
+
+    fn frame_header(&mut self, len: usize, kind: u8, flags: u8, stream_id: [u8; 4]) {
+        let len = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+        self.out
+            .extend_from_slice(&[len[1], len[2], len[3], kind, flags]);
+        self.out.extend_from_slice(&stream_id);
+    }
+}
+
+/// An HPACK string literal without Huffman coding (RFC 7541 5.2).
+fn encode_string(bytes: &[u8], out: &mut Vec<u8>) {
+    encode_integer(bytes.len(), 7, 0, out);
+    out.extend_from_slice(bytes);
+}
+
+/// An HPACK integer with an `prefix_bits` prefix (RFC 7541 5.1).
+fn encode_integer(mut value: usize, prefix_bits: u32, first_byte_flags: u8, out: &mut Vec<u8>) {
+    let max_prefix = (1usize << prefix_bits) - 1;
+    if value < max_prefix {
+        out.push(first_byte_flags | value as u8);
+        return;
+    }
+    out.push(first_byte_flags | max_prefix as u8);
+    value -= max_prefix;
+    while value >= 128 {
+        out.push((value % 128) as u8 | 0x80);
+        value /= 128;
+    }
+    out.push(value as u8);
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed HTTP/2 from client: {what}"),
+    )
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.out_pos < this.out.len() {
+                let available = this.out.get(this.out_pos..).unwrap_or_default();
+                let n = available.len().min(buf.remaining());
+                buf.put_slice(available.get(..n).unwrap_or_default());
+                this.out_pos += n;
+                if this.out_pos == this.out.len() {
+                    this.out.clear();
+                    this.out_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            // Fast path: the body of a passed-through frame goes straight
+            // from the socket to the caller.
+            if this.passthrough_left > 0 && this.inbuf.is_empty() && this.preface_left == 0 {
+                let limit = this.passthrough_left.min(buf.remaining());
+                let mut limited = ReadBuf::new(buf.initialize_unfilled_to(limit));
+                ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
+                let n = limited.filled().len();
+                buf.advance(n);
+                this.passthrough_left -= n;
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8192];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                this.eof = true;
+                // Whatever partial frame is left is h2's to reject.
+                let rest = std::mem::take(&mut this.inbuf);
+                this.out.extend(rest);
+                continue;
+            }
+            this.inbuf.extend_from_slice(read.filled());
+            this.process()?;
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u32).to_be_bytes();
+        let mut f = vec![len[1], len[2], len[3], kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    async fn pass(input: Vec<u8>) -> Vec<u8> {
+        let mut fixed = AuthorityFix::new(&input[..]);
+        let mut out = Vec::new();
+        fixed.read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    /// Decodes the HEADERS frame right after the preface.
+    fn decode_headers(out: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let frame = &out[PREFACE.len()..];
+        assert_eq!(frame[3], TYPE_HEADERS);
+        let len = usize::from(frame[0]) << 16 | usize::from(frame[1]) << 8 | usize::from(frame[2]);
+        let block = &frame[FRAME_HEADER_LEN..FRAME_HEADER_LEN + len];
+        loona_hpack::Decoder::new().decode(block).unwrap()
+    }
+
+    #[tokio::test]
+    async fn percent_encoded_authority_becomes_localhost() {
+        let headers = [
+            (b":method".to_vec(), b"POST".to_vec()),
+            (b":authority".to_vec(), b"tmp%2Fx%2Fplugin1".to_vec()),
+            (b":path".to_vec(), b"/proto.KV/Get".to_vec()),
+        ];
+        let block =
+            loona_hpack::Encoder::new().encode(headers.iter().map(|(n, v)| (&n[..], &v[..])));
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block));
+        input.extend(frame(0x0, FLAG_END_STREAM, 1, b"hello"));
+        let out = pass(input).await;
+        let got = decode_headers(&out);
+        assert_eq!(got[1], (b":authority".to_vec(), b"localhost".to_vec()));
+        assert_eq!(got[0].1, b"POST");
+        assert!(out.ends_with(&frame(0x0, FLAG_END_STREAM, 1, b"hello")));
+    }
+
+    #[tokio::test]
+    async fn valid_authority_and_other_frames_pass_unchanged_in_meaning() {
+        let headers = [(&b":authority"[..], &b"localhost:1234"[..])];
+        let block = loona_hpack::Encoder::new().encode(headers);
+        let settings = frame(0x4, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        let mut input = PREFACE.to_vec();
+        input.extend(&settings);
+        input.extend(frame(TYPE_HEADERS, 0, 3, &block[..1]));
+        input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 3, &block[1..]));
+        let out = pass(input).await;
+        assert_eq!(
+            &out[..PREFACE.len() + settings.len()],
+            [&PREFACE[..], &settings].concat()
+        );
+        let mut rest = PREFACE.to_vec();
+        rest.extend(&out[PREFACE.len() + settings.len()..]);
+        let got = decode_headers(&rest);
+        assert_eq!(
+            got,
+            vec![(b":authority".to_vec(), b"localhost:1234".to_vec())]
+        );
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error_not_a_panic() {
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(
+            TYPE_HEADERS,
+            FLAG_END_HEADERS | FLAG_PADDED,
+            1,
+            &[200, 1, 2],
+        ));
+        let mut fixed = AuthorityFix::new(&input[..]);
+        let mut out = Vec::new();
+        assert!(fixed.read_to_end(&mut out).await.is_err());
+    }
+
+    #[test]
+    fn integers_round_trip_through_the_prefix_encoding() {
+        for value in [0usize, 1, 126, 127, 128, 300, 16_384, 1 << 20] {
+            let mut out = Vec::new();
+            encode_integer(value, 7, 0, &mut out);
+            // Decode per RFC 7541 5.1.
+            let mut v = usize::from(out[0] & 0x7f);
+            if v == 127 {
+                let mut m = 0;
+                for b in &out[1..] {
+                    v += usize::from(b & 0x7f) << m;
+                    m += 7;
+                }
+            }
+            assert_eq!(v, value);
+        }
+    }
+}
