@@ -8,12 +8,13 @@ use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use crate::proto::plugin::grpc_broker_server::GrpcBroker;
 use crate::shutdown::Shutdown;
-use rpcplugin_transport::{Addr, ListenConfig, Listener};
+use rpcplugin_transport::{Addr, ListenConfig, Listener, Transport};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tonic::service::Routes;
 use tonic::transport::{Channel, Server};
@@ -68,6 +69,8 @@ struct Inner {
     tls: Option<BrokerTls>,
     listen: ListenConfig,
     shutdown: Shutdown,
+    /// The brokered servers this side runs.
+    servers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 enum Slot {
@@ -87,6 +90,7 @@ impl Broker {
                 tls,
                 listen,
                 shutdown,
+                servers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -99,12 +103,25 @@ impl Broker {
     /// Serves `routes` on a new socket and tells the peer where, under `id`.
     /// Returns once the server is listening; it runs until shutdown.
     pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
-        let listener = Listener::bind(&self.inner.listen)?;
+        // Without a socket directory from the host, the socket gets a
+        // private directory that the server task owns, so it is gone as
+        // soon as the task ends (not whenever the accept loop notices).
+        let mut listen = self.inner.listen.clone();
+        let own_dir = match (listen.transport, &listen.socket_dir) {
+            (Transport::Unix, None) => {
+                let dir = rpcplugin_transport::private_dir(listen.socket_group.as_deref())?;
+                listen.socket_dir = Some(dir.path().to_path_buf());
+                Some(dir)
+            }
+            _ => None,
+        };
+        let listener = Listener::bind(&listen)?;
         let addr = listener.local_addr().clone();
         let tls = self.inner.tls.as_ref().map(|t| t.server.clone());
         let shutdown = self.inner.shutdown.clone();
         let incoming = conn::incoming(listener, tls);
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
+            let _own_dir = own_dir;
             let served = Server::builder()
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown.wait())
@@ -113,6 +130,10 @@ impl Broker {
                 tracing::warn!(id, %err, "brokered server failed");
             }
         });
+        if let Ok(mut servers) = self.inner.servers.lock() {
+            servers.retain(|s| !s.is_finished());
+            servers.push(server);
+        }
         self.send(ConnInfo {
             service_id: id,
             network: addr.network().to_string(),
@@ -135,6 +156,19 @@ impl Broker {
         let addr = Addr::parse(network, &info.address)?;
         let tls = self.inner.tls.as_ref().map(|t| t.client.clone());
         conn::connect(addr, tls, TlsInfoSlot::default(), BROKER_TIMEOUT).await
+    }
+
+    /// Stops this side's brokered servers now and waits until they are
+    /// gone, sockets included.
+    pub(crate) async fn stop_servers(&self) {
+        let servers = match self.inner.servers.lock() {
+            Ok(mut servers) => std::mem::take(&mut *servers),
+            Err(_) => return,
+        };
+        for server in servers {
+            server.abort();
+            let _ = server.await;
+        }
     }
 
     fn send(&self, info: ConnInfo) {

@@ -866,6 +866,7 @@ impl Client {
     pub async fn kill(&mut self) -> Result<Option<ExitStatus>, Error> {
         if self.test_reattach {
             self.stop_tasks();
+            self.broker.stop_servers().await;
             return Ok(None);
         }
         if !self.shutdown.is_triggered() {
@@ -876,6 +877,7 @@ impl Client {
             }
         }
         self.stop_tasks();
+        self.broker.stop_servers().await;
         let status = match self.child.as_mut() {
             Some(child) => Some(crate::process::stop_child(child, self.kill_grace).await),
             None => {
