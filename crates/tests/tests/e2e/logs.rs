@@ -1,0 +1,55 @@
+//! The plugin's `tracing` events cross the process boundary as hclog JSON
+//! and come out on the host as `rpcplugin::plugin` events of the same level.
+
+use crate::support::{
+    Scratch, builder, capture_plugin_logs, kill_cleanly, nonce, put, wait_for_plugin_log,
+};
+use rpcplugin_tests::{keys, mode};
+use tracing::Level;
+
+#[tokio::test]
+async fn plugin_logs_arrive_at_their_level() {
+    capture_plugin_logs();
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    for (key, level) in [
+        (keys::LOG_WARN, Level::WARN),
+        (keys::LOG_ERROR, Level::ERROR),
+        (keys::LOG_INFO, Level::INFO),
+    ] {
+        let message = nonce(key);
+        put(client.channel(), key, message.clone()).await;
+        let log = wait_for_plugin_log(&message)
+            .await
+            .unwrap_or_else(|| panic!("no host event for {key}"));
+        assert_eq!(log.level, level, "{log:?}");
+        assert_eq!(log.message, message, "{log:?}");
+        assert_eq!(log.plugin, "rpcplugin-test-plugin", "{log:?}");
+        assert!(log.fields.contains("@module=plugin"), "{log:?}");
+        if key == keys::LOG_WARN {
+            assert!(log.fields.contains("source=e2e"), "{log:?}");
+        }
+    }
+    kill_cleanly(&mut client, &scratch).await;
+}
+
+#[tokio::test]
+async fn a_10mb_log_line_does_not_stop_the_relay() {
+    capture_plugin_logs();
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    let message = nonce("after-the-huge-line");
+    put(client.channel(), keys::LOG_HUGE, message.clone()).await;
+    let log = wait_for_plugin_log(&message)
+        .await
+        .expect("the log after the 10 MB line");
+    assert_eq!(log.level, Level::WARN, "{log:?}");
+    client.ping().await.expect("ping");
+    kill_cleanly(&mut client, &scratch).await;
+}
