@@ -4,6 +4,7 @@
 //! module; generators take a `check` flag that fails on drift instead of
 //! rewriting files.
 
+mod bench;
 mod codegen;
 mod compat_doc;
 mod matrix;
@@ -44,11 +45,15 @@ enum Command {
         #[arg(long)]
         write_expectations: bool,
     },
+    /// Benchmark every host × plugin pair (cold start, latency, throughput,
+    /// memory) and regenerate docs/performance.md.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Bench(args) => bench::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
         Command::Matrix {
             filter,
