@@ -17,6 +17,7 @@ async fn start_fails(builder: ClientBuilder, scratch: &Scratch) -> Error {
         Ok(client) => panic!("the plugin started: {client:?}"),
         Err(err) => err,
     };
+    eprintln!("start failed after {elapsed:?}: {err}");
     assert!(
         elapsed < FAILURE_BUDGET,
         "took {elapsed:?} to report: {err}"

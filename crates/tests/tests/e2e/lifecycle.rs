@@ -85,3 +85,34 @@ async fn messages_over_4_mib_both_ways() {
     );
     kill_cleanly(&mut client, &scratch).await;
 }
+
+#[tokio::test]
+async fn dropping_the_client_stops_the_plugin() {
+    let scratch = Scratch::new();
+    let client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    drop(client);
+    // Drop cannot wait: it sends SIGKILL and tokio reaps the child in the
+    // background. Nothing signals the reaping, so look every few ms.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !scratch.leftovers().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    scratch.assert_plugin_gone();
+}
+
+#[tokio::test]
+async fn checksum_mismatch_runs_nothing() {
+    let scratch = Scratch::new();
+    let result = builder(mode::NORMAL, &scratch)
+        .checksum_sha256(vec![0u8; 32])
+        .start()
+        .await;
+    match result {
+        Err(Error::ChecksumMismatch { expected, .. }) => assert_eq!(expected, "00".repeat(32)),
+        other => panic!("expected ChecksumMismatch, got {other:?}"),
+    }
+    assert!(!scratch.report_path().exists(), "the plugin was started");
+}

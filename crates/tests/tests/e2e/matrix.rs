@@ -11,7 +11,9 @@ async fn exchange(transport: &str, tls: Tls) {
         builder(mode::NORMAL, &scratch).env(TRANSPORT_ENV, transport),
         &scratch,
     );
+    let started = tokio::time::Instant::now();
     let mut client = builder.start().await.expect("start");
+    eprintln!("start: {:?}", started.elapsed());
 
     assert_eq!(client.addr().network().to_string(), transport);
     assert_eq!(client.protocol_version(), 1);

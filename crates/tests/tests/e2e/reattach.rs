@@ -3,7 +3,7 @@
 
 use crate::support::{PLUGIN, Pki, Scratch, get, nonce, put};
 use rpcplugin::runtime::ReattachConfig;
-use rpcplugin::{Client, ClientTls, Identity, KeyType, PeerTrust};
+use rpcplugin::{Client, ClientTls, Error, Identity, KeyType, PeerTrust};
 use rpcplugin_tests::mode;
 use rpcplugin_tests::{MODE_ENV, REPORT_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV, TRANSPORT_ENV};
 use std::path::Path;
@@ -116,6 +116,14 @@ async fn reattach(transport: &str, manual_tls: bool) {
         assert!(!dir.exists(), "socket directory {dir:?} left behind");
     }
     scratch.assert_plugin_gone();
+
+    // Nothing to reattach to any more.
+    match Client::reattach(&managed, client_tls(pki.as_ref())).await {
+        Err(Error::Reattach(reason)) => {
+            assert!(reason.contains(&config.pid.to_string()), "{reason}");
+        }
+        other => panic!("expected Reattach, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -70,19 +70,28 @@ impl Scratch {
     /// The launched plugin process is gone (exited and reaped) and its
     /// socket directory removed.
     pub fn assert_plugin_gone(&self) {
+        let leftovers = self.leftovers();
+        assert!(leftovers.is_empty(), "{}", leftovers.join("; "));
+    }
+
+    /// What the launched plugin left behind: its process (running or
+    /// unreaped), its socket directory.
+    pub fn leftovers(&self) -> Vec<String> {
         let report = self.report();
-        assert!(
-            !self.is_our_process(report.pid) && !plugin_children().contains(&report.pid),
-            "plugin process {} is still there (running or unreaped)",
-            report.pid
-        );
-        if !report.socket_dir.is_empty() {
-            assert!(
-                !Path::new(&report.socket_dir).exists(),
+        let mut found = Vec::new();
+        if self.is_our_process(report.pid) || plugin_children().contains(&report.pid) {
+            found.push(format!(
+                "plugin process {} is still there (running or unreaped)",
+                report.pid
+            ));
+        }
+        if !report.socket_dir.is_empty() && Path::new(&report.socket_dir).exists() {
+            found.push(format!(
                 "the plugin's socket directory {} was left behind",
                 report.socket_dir
-            );
+            ));
         }
+        found
     }
 
     /// Whether `pid` is still a process launched with this scratch dir: a
@@ -485,6 +494,7 @@ pub async fn kill_cleanly(client: &mut Client, scratch: &Scratch) -> Duration {
     let started = Instant::now();
     let status = client.kill().await.expect("kill").expect("an exit status");
     let elapsed = started.elapsed();
+    eprintln!("kill: plugin exited with {status} after {elapsed:?}");
     assert!(
         status.success(),
         "the plugin did not exit cleanly: {status} (stderr: {})",
