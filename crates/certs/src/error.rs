@@ -119,6 +119,14 @@ pub enum CertError {
         /// Why it could not be read.
         source: io::Error,
     },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it could not be written.
+        source: io::Error,
+    },
 
     /// The contents of a file were rejected.
     #[error("{}: {source}", path.display())]

@@ -87,21 +87,8 @@ impl Identity {
         let started = Instant::now();
         let fail = |reason: String| CertError::Generate { key_type, reason };
 
-        let key_pair = match key_type {
-            KeyType::EcP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
-            KeyType::EcP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
-            KeyType::EcP521 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512),
-            KeyType::Rsa2048 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
-            }
-            KeyType::Rsa3072 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)
-            }
-            KeyType::Rsa4096 => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)
-            }
-        }
-        .map_err(|err| fail(format!("key generation: {err}")))?;
+        let key_pair =
+            new_key_pair(key_type).map_err(|err| fail(format!("key generation: {err}")))?;
         let key_generated = started.elapsed();
 
         let params = automtls_params().map_err(fail)?;
@@ -119,6 +106,15 @@ impl Identity {
             "generated certificate"
         );
         Ok(identity)
+    }
+
+    /// Wraps a certificate made here and its rcgen key pair.
+    pub(crate) fn from_generated(
+        cert: CertificateDer<'static>,
+        key_pair: &KeyPair,
+    ) -> Result<Identity, CertError> {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
+        Identity::assemble(vec![cert], key)
     }
 
     /// Loads a certificate and its private key from PEM text.
@@ -467,4 +463,16 @@ fn random_serial() -> Result<[u8; 16], String> {
     let mut serial = [0u8; 16];
     aws_lc_rs::rand::fill(&mut serial).map_err(|_| "the random number source failed".to_owned())?;
     Ok(serial)
+}
+
+/// A fresh key pair of `key_type`, signing with the hash go-plugin pairs with it.
+pub(crate) fn new_key_pair(key_type: KeyType) -> Result<KeyPair, rcgen::Error> {
+    match key_type {
+        KeyType::EcP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+        KeyType::EcP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        KeyType::EcP521 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512),
+        KeyType::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048),
+        KeyType::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072),
+        KeyType::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096),
+    }
 }

@@ -76,6 +76,7 @@ mod error;
 mod identity;
 mod key_type;
 mod pem;
+mod pki;
 mod verify;
 
 pub use crate::config::{
@@ -86,4 +87,5 @@ pub use crate::error::CertError;
 pub use crate::identity::{Identity, cert_fingerprint};
 pub use crate::key_type::{KeyType, cert_key_type};
 pub use crate::pem::{parse_cert_pem, parse_certs_pem};
+pub use crate::pki::DevPki;
 pub use crate::verify::{PinnedClientCertVerifier, PinnedServerCertVerifier};

@@ -174,7 +174,7 @@ pub fn init_plugin_logging(module: &str) -> bool {
     use tracing_subscriber::layer::SubscriberExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info,rustls=info",
+            "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info,rustls=info,loona_hpack=info",
         )
     });
     let subscriber = tracing_subscriber::registry()
