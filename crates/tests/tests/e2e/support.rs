@@ -411,6 +411,14 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureLayer {
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
+        // Waiters scan every kept message: keep huge ones short.
+        if fields.message.len() > 4096 {
+            let mut cut = 4096;
+            while !fields.message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            fields.message.truncate(cut);
+        }
         let log = PluginLog {
             level: *event.metadata().level(),
             plugin: fields.plugin,
