@@ -20,15 +20,43 @@ pub(crate) struct Row {
     pub(crate) error: Option<String>,
 }
 
+/// Writes the document. With `check`, first compares it with the committed
+/// one and fails if anything but the error texts changed (errors vary from
+/// run to run: which side of a refused handshake notices first, ports).
 pub(crate) fn write(
     root: &Path,
     rows: &[Row],
     versions: &BTreeMap<&'static str, String>,
+    check: bool,
 ) -> Result<()> {
     let path = root.join(PATH);
-    fs::write(&path, render(rows, versions))?;
+    let new = render(rows, versions);
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    fs::write(&path, &new)?;
     eprintln!("matrix: wrote {}", path.display());
+    if check && stable_view(&old) != stable_view(&new) {
+        anyhow::bail!(
+            "{PATH} differs from what this run generates (cells, verdicts or reasons): \
+             review `git diff {PATH}` and commit it"
+        );
+    }
     Ok(())
+}
+
+/// The document without the error texts of failing cells.
+pub(crate) fn stable_view(doc: &str) -> String {
+    doc.lines()
+        .map(|line| {
+            match line
+                .strip_prefix("- `")
+                .and_then(|rest| rest.split_once("`: "))
+            {
+                Some((id, _)) => format!("- `{id}`: <error>"),
+                None => line.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 const LANGS: [&str; 3] = ["rust", "go", "python"];
@@ -158,4 +186,24 @@ fn render(rows: &[Row], versions: &BTreeMap<&'static str, String>) -> String {
         let _ = writeln!(md);
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_view_ignores_error_texts_only() {
+        let a = "# t\n- `a->b unix off`: broken pipe\n| x |";
+        let b = "# t\n- `a->b unix off`: connection reset\n| x |";
+        assert_eq!(stable_view(a), stable_view(b));
+        assert_ne!(
+            stable_view(a),
+            stable_view("# t\n- `a->b tcp off`: broken pipe\n| x |")
+        );
+        assert_ne!(
+            stable_view(a),
+            stable_view("# u\n- `a->b unix off`: broken pipe\n| x |")
+        );
+    }
 }

@@ -44,6 +44,9 @@ enum Command {
         /// Rewrite peers/expectations.tsv from this run (keeps known reasons).
         #[arg(long)]
         write_expectations: bool,
+        /// Fail when docs/compatibility.md changes in anything but error texts (CI).
+        #[arg(long)]
+        check: bool,
     },
     /// Benchmark every host × plugin pair (cold start, latency, throughput,
     /// memory) and regenerate docs/performance.md.
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             jobs,
             timeout_ms,
             write_expectations,
+            check,
         } => matrix::run_matrix(
             &project_root(),
             &matrix::Options {
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
                 jobs,
                 timeout_ms,
                 write_expectations,
+                check,
             },
         ),
     }

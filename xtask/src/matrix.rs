@@ -25,6 +25,7 @@ pub(crate) struct Options {
     pub(crate) jobs: usize,
     pub(crate) timeout_ms: u64,
     pub(crate) write_expectations: bool,
+    pub(crate) check: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -457,7 +458,11 @@ fn normalize_word(word: &str) -> String {
     if let Some(pos) = word.find("127.0.0.1:") {
         let rest = &word[pos + 10..];
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        return format!("{}127.0.0.1:<port>{}", &word[..pos], &rest[digits..]);
+        return format!(
+            "{}127.0.0.1:<port>{}",
+            &word[..pos],
+            normalize_word(&rest[digits..])
+        );
     }
     let digits = word.chars().filter(char::is_ascii_digit).count();
     let is_duration = digits > 0
@@ -641,7 +646,7 @@ fn report(
                 }
             })
             .collect();
-        crate::compat_doc::write(root, &rows, &versions)?;
+        crate::compat_doc::write(root, &rows, &versions, opts.check)?;
     } else {
         eprintln!("matrix: filtered run; docs/compatibility.md left as it is");
     }
