@@ -234,7 +234,11 @@ pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
             "the plugin is no longer listening at its address (did it exit?)",
         ),
         (
-            &["broken pipe", "without sending tls close_notify", "connection reset"],
+            &[
+                "broken pipe",
+                "without sending tls close_notify",
+                "connection reset",
+            ],
             "the plugin closed the connection during the TLS handshake: it refused this host's certificate, or cannot use the key type of one of the certificates (grpcio cannot verify P-521)",
         ),
     ];

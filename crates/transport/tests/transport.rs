@@ -1,5 +1,10 @@
 //! Real sockets: binding, permissions, dialling, port scanning and cleanup.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use rpcplugin_transport::{Addr, ListenConfig, Listener, Network, Transport, TransportError, dial};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
