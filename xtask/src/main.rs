@@ -9,6 +9,7 @@ mod codegen;
 mod compat_doc;
 mod matrix;
 mod pki;
+mod reliability;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,12 +52,16 @@ enum Command {
     /// Benchmark every host × plugin pair (cold start, latency, throughput,
     /// memory) and regenerate docs/performance.md.
     Bench(bench::Args),
+    /// Faults, rogue peers, fuzzing, load and leak checks; regenerates
+    /// docs/reliability.md.
+    Reliability(reliability::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(args) => bench::run(&project_root(), &args),
+        Command::Reliability(args) => reliability::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
         Command::Matrix {
             filter,
