@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tonic::transport::server::Connected;
@@ -51,8 +51,13 @@ pub(crate) enum Conn<T> {
 
 /// A served connection, with client header blocks normalised for h2.
 pub(crate) type ServerConn = AuthorityFix<Conn<tokio_rustls::server::TlsStream<Stream>>>;
-/// A dialled connection.
-type ClientConn = Conn<tokio_rustls::client::TlsStream<Stream>>;
+/// A dialled connection, with the server's first bytes read ahead.
+type ClientConn = Replay<Conn<tokio_rustls::client::TlsStream<Stream>>>;
+
+/// How long `dial` waits for the server's first bytes after a TLS
+/// handshake. HTTP/2 servers (h2, grpc-go, grpc's C core) send SETTINGS at
+/// once, so this normally ends in well under a millisecond.
+const FIRST_BYTES_WAIT: Duration = Duration::from_millis(200);
 
 impl Connected for ServerConn {
     type ConnectInfo = ();
@@ -209,7 +214,7 @@ async fn dial(
         .await
         .map_err(io::Error::other)?;
     let Some(connector) = connector else {
-        return Ok(Conn::Plain(stream));
+        return Ok(Replay::new(Conn::Plain(stream), Vec::new()));
     };
     let tls = tokio::time::timeout(
         TLS_HANDSHAKE_TIMEOUT,
@@ -235,5 +240,86 @@ async fn dial(
     if let Ok(mut slot) = info.lock() {
         *slot = Some(negotiated);
     }
-    Ok(Conn::Tls(Box::new(tls)))
+    // With TLS 1.3 the client finishes its handshake before the server has
+    // judged the client's certificate; a refusal arrives as an alert on the
+    // first read. Reading ahead here makes it a connect error with its
+    // cause, instead of a broken pipe or a failed first call later.
+    let mut conn = Conn::Tls(Box::new(tls));
+    let mut first = vec![0u8; 512];
+    let prefix = match tokio::time::timeout(FIRST_BYTES_WAIT, conn.read(&mut first)).await {
+        Ok(Ok(0)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the plugin closed the connection right after the TLS handshake: it did not accept this host's certificate",
+            ));
+        }
+        Ok(Ok(n)) => {
+            first.truncate(n);
+            first
+        }
+        Ok(Err(err)) => return Err(err),
+        // A server that waits for the client's preface: go on without.
+        Err(_) => Vec::new(),
+    };
+    Ok(Replay::new(conn, prefix))
+}
+
+/// A stream whose first bytes were already read; they are replayed first.
+pub(crate) struct Replay<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Replay<S> {
+    fn new(inner: S, prefix: Vec<u8>) -> Replay<S> {
+        Replay {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(rest) = this.prefix.get(this.pos..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(rest.get(..n).unwrap_or_default());
+            this.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
 }
