@@ -131,11 +131,25 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
     }
     rtts.sort();
     let tls_info = client.tls_info().cloned();
+    let handshake = client.handshake().map(|hs| {
+        json!({
+            "line": hs.to_line().trim_end().chars().take(120).collect::<String>(),
+            "core_version": hs.core_version,
+            "app_version": hs.app_version,
+            "network": hs.network.to_string(),
+            "address": hs.address,
+            "protocol": hs.protocol.to_string(),
+            "server_cert_bytes": hs.server_cert.as_ref().map(Vec::len),
+            "server_cert_key_type": hs.server_cert.as_deref().and_then(|der| rpcplugin::certs::cert_key_type(der).ok()).map(|k| k.to_string()),
+            "multiplex": hs.multiplex,
+        })
+    });
     let report = json!({
         "ok": ping_error.is_none(),
         "plugin": args.path,
         "pid": client.pid(),
         "protocol_version": client.protocol_version(),
+        "handshake": handshake,
         "offered_versions": versions,
         "network": client.addr().network().to_string(),
         "address": client.addr().to_string(),

@@ -308,7 +308,13 @@ impl ClientBuilder {
         tracing::debug!(plugin = %name, line = %line.trim_end(), "handshake received");
 
         let connected = self.connect(&line, identity, shutdown.clone(), &tail).await;
-        let (addr, version, channel, broker, tls_info) = match connected {
+        let Connected {
+            handshake,
+            addr,
+            channel,
+            broker,
+            tls_info,
+        } = match connected {
             Ok(c) => c,
             Err(err) => {
                 partial.abort().await;
@@ -329,7 +335,7 @@ impl ClientBuilder {
             child: partial.child.take(),
             pid: None,
             addr,
-            version,
+            version: handshake.app_version,
             channel,
             broker,
             tls_info,
@@ -340,6 +346,7 @@ impl ClientBuilder {
             shutdown_timeout: self.shutdown_timeout,
             kill_grace: self.kill_grace,
             test_reattach: false,
+            handshake: Some(handshake),
         };
         if self.health_check
             && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
@@ -409,7 +416,7 @@ impl ClientBuilder {
         identity: Option<Identity>,
         shutdown: Shutdown,
         tail: &Tail,
-    ) -> Result<(Addr, u32, Channel, Broker, Option<TlsInfo>), Error> {
+    ) -> Result<Connected, Error> {
         let hs =
             HandshakeLine::parse(line.as_bytes()).map_err(|source| Error::InvalidHandshake {
                 source,
@@ -433,7 +440,7 @@ impl ClientBuilder {
             });
         }
         let addr = Addr::parse(hs.network, &hs.address)?;
-        let tls = match (&self.tls, identity, hs.server_cert) {
+        let tls = match (&self.tls, identity, hs.server_cert.clone()) {
             (ClientTls::Auto(_), Some(identity), Some(cert)) => {
                 let pinned = PeerTrust::Pinned(cert.into());
                 Some(BrokerTls {
@@ -470,8 +477,23 @@ impl ClientBuilder {
             ..ListenConfig::default()
         };
         let broker = Broker::new(tls, listen, shutdown);
-        Ok((addr, hs.app_version, channel, broker, tls_info))
+        Ok(Connected {
+            handshake: hs,
+            addr,
+            channel,
+            broker,
+            tls_info,
+        })
     }
+}
+
+/// What `connect` set up.
+struct Connected {
+    handshake: HandshakeLine,
+    addr: Addr,
+    channel: Channel,
+    broker: Broker,
+    tls_info: Option<TlsInfo>,
 }
 
 /// A child that has not become a [`Client`] yet; killed on failure.
@@ -656,6 +678,10 @@ async fn run_stdio_stream(
     let mut client = GrpcStdioClient::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE);
     let mut stream = match client.stream_stdio(()).await {
         Ok(response) => response.into_inner(),
+        Err(status) if shutdown.is_triggered() => {
+            tracing::debug!(%status, "stdio stream not opened before shutdown");
+            return;
+        }
         Err(status) => {
             tracing::warn!(%status, "plugin stdio syncing unavailable");
             return;
@@ -713,6 +739,7 @@ pub struct Client {
     shutdown_timeout: Duration,
     kill_grace: Duration,
     test_reattach: bool,
+    handshake: Option<HandshakeLine>,
 }
 
 impl std::fmt::Debug for Client {
@@ -790,12 +817,19 @@ impl Client {
             shutdown_timeout: Duration::from_secs(1),
             kill_grace: Duration::from_secs(2),
             test_reattach: config.test,
+            handshake: None,
         })
     }
 
     /// The gRPC channel to the plugin (cheap to clone).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// The plugin's handshake line (`None` for a reattached plugin, which
+    /// sends none).
+    pub fn handshake(&self) -> Option<&HandshakeLine> {
+        self.handshake.as_ref()
     }
 
     /// The negotiated app protocol version.

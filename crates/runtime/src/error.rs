@@ -87,7 +87,7 @@ pub enum Error {
         stderr_tail: String,
     },
     /// The first stdout line was not a handshake line.
-    #[error("not a go-plugin handshake on the plugin's stdout ({source}); does the plugin print to stdout before its handshake?{}", tail(.stderr_tail))]
+    #[error("invalid handshake line on the plugin's stdout: {source}{}{}", handshake_hint(.source), tail(.stderr_tail))]
     InvalidHandshake {
         /// Why the line was refused.
         source: ParseError,
@@ -171,6 +171,20 @@ fn tail(stderr_tail: &str) -> String {
         String::new()
     } else {
         format!("; plugin stderr ends with:\n{}", stderr_tail.trim_end())
+    }
+}
+
+/// What to check for a refused handshake line, by what was wrong with it.
+fn handshake_hint(err: &ParseError) -> &'static str {
+    match err {
+        ParseError::FieldCount { .. }
+        | ParseError::TooLong { .. }
+        | ParseError::NotUtf8 { .. }
+        | ParseError::MultipleLines { .. }
+        | ParseError::Empty => {
+            "; is it a go-plugin plugin, and does it print to stdout before its handshake?"
+        }
+        _ => "",
     }
 }
 

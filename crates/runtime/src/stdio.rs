@@ -121,7 +121,13 @@ impl GrpcStdio for StdioService {
                         Some(msg) => if tx.send(Ok(msg)).await.is_err() { return },
                         None => { shutdown.wait().await; return }
                     },
-                    () = shutdown.wait() => return,
+                    () = shutdown.wait() => break,
+                }
+            }
+            // Flush what was already captured before the stream ends.
+            while let Ok(msg) = rx.try_recv() {
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
                 }
             }
         });
