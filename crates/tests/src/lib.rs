@@ -63,7 +63,34 @@ pub mod mode {
     pub const SILENT: &str = "silent";
     /// Print a 10 MB line on stdout, then hang.
     pub const HUGE_LINE: &str = "huge-line";
+    /// Bind a real listener, announce it in a valid handshake line, then
+    /// exit with status 4 without serving.
+    pub const EXIT_AFTER_HANDSHAKE: &str = "exit-after-handshake";
+    /// Print a line to stdout before the handshake (as a stray `println!`
+    /// in a plugin's start-up code would), then serve KV normally.
+    pub const STDOUT_BEFORE_HANDSHAKE: &str = "stdout-before-handshake";
+    /// Announce a certificate field that is valid base64 but not DER, then
+    /// hang.
+    pub const BAD_DER_CERT: &str = "bad-der-cert";
+    /// Serve KV normally, but do not exit when serving ends (after the
+    /// host's Shutdown): the host has to kill the process.
+    pub const IGNORE_SHUTDOWN: &str = "ignore-shutdown";
+    /// Serve KV normally while flooding, from the moment the handshake is
+    /// out: the host's stdout pipe (raw), its stderr pipe (raw text and
+    /// hclog lines) and both `plugin.GRPCStdio` channels.
+    pub const FLOOD: &str = "flood";
+    /// Start a grandchild (this executable in [`SILENT`] mode, reporting to
+    /// the report path plus [`GRANDCHILD_REPORT_SUFFIX`]) that inherits
+    /// stdout and stderr, then serve KV normally.
+    pub const GRANDCHILD: &str = "grandchild";
+    /// Start a grandchild as [`GRANDCHILD`] does, then exit with status 5
+    /// before the handshake, leaving the grandchild holding the pipes.
+    pub const GRANDCHILD_EXIT_EARLY: &str = "grandchild-exit-early";
 }
+
+/// Appended to [`REPORT_ENV`]'s path for the report of a grandchild
+/// started by [`mode::GRANDCHILD`] or [`mode::GRANDCHILD_EXIT_EARLY`].
+pub const GRANDCHILD_REPORT_SUFFIX: &str = ".grandchild";
 
 /// KV keys with a side effect. Other keys are stored and read normally.
 pub mod keys {
@@ -98,6 +125,10 @@ pub mod keys {
     pub const BROKERED_GREETING_VALUE: &str = "hello from the plugin's brokered server";
     /// Get: the plugin's process id (decimal).
     pub const PID: &str = "pid";
+    /// Put: the plugin aborts at once (SIGABRT), in the middle of the call.
+    pub const ABORT: &str = "abort";
+    /// Put: the call never returns (the plugin stays up otherwise).
+    pub const HANG: &str = "hang";
 }
 
 /// What the plugin reports about itself when it starts, so a test can check

@@ -73,6 +73,42 @@ fn run(mode: &str) -> Result<ExitCode, BoxError> {
             line.push(b'\n');
             announce_and_hang_bytes(&line)
         }
+        mode::EXIT_AFTER_HANDSHAKE => exit_after_handshake(),
+        mode::STDOUT_BEFORE_HANDSHAKE => {
+            println!("rpcplugin-test-plugin 0.1.0 starting up");
+            Ok(server(false)?.run())
+        }
+        mode::BAD_DER_CERT => {
+            let line = rpcplugin::handshake::HandshakeLine {
+                core_version: 1,
+                app_version: 1,
+                network: rpcplugin::transport::Network::Unix,
+                address: "/nonexistent/plugin".into(),
+                protocol: rpcplugin::handshake::Protocol::Grpc,
+                server_cert: Some(b"not a DER certificate ".repeat(30)),
+                multiplex: None,
+            };
+            announce_and_hang(&line.to_line())
+        }
+        mode::IGNORE_SHUTDOWN => {
+            let code = server(false)?.run();
+            // fd 2 now leads to a pipe nobody reads: eprintln! would panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "test plugin: serving ended ({code:?}); staying up anyway"
+            );
+            hang()
+        }
+        mode::FLOOD => flood(),
+        mode::GRANDCHILD => {
+            spawn_grandchild()?;
+            Ok(server(false)?.run())
+        }
+        mode::GRANDCHILD_EXIT_EARLY => {
+            spawn_grandchild()?;
+            eprintln!("test plugin: started a grandchild, giving up before the handshake");
+            Ok(ExitCode::from(5))
+        }
         other => Err(format!("unknown {MODE_ENV} {other:?}").into()),
     }
 }
@@ -300,6 +336,8 @@ impl Kv for TestKv {
                 .health()
                 .set_serving(rpcplugin::runtime::PLUGIN_HEALTH_SERVICE, text == "serving"),
             keys::EXIT => std::process::exit(text.trim().parse().unwrap_or(1)),
+            keys::ABORT => std::process::abort(),
+            keys::HANG => std::future::pending::<()>().await,
             other => match other.strip_prefix(keys::BROKER_DIAL_PREFIX) {
                 Some(id) => self.dial_broker(id, value.clone()).await?,
                 None => return self.store.put(request).await,
@@ -307,4 +345,108 @@ impl Kv for TestKv {
         }
         Ok(Response::new(Empty {}))
     }
+}
+
+/// Binds a real listener, announces it, and exits with status 4 without
+/// serving anything.
+fn exit_after_handshake() -> Result<ExitCode, BoxError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = Listener::bind(&ListenConfig::from_env(Transport::Unix)?)?;
+        let addr = listener.local_addr();
+        let cert = match var(env::PLUGIN_CLIENT_CERT) {
+            Some(_) => Identity::generate(KeyType::EcP256)?.cert_base64(),
+            None => String::new(),
+        };
+        announce(&format!("1|1|{}|{addr}|grpc|{cert}\n", addr.network()))?;
+        Ok::<(), BoxError>(())
+    })?;
+    std::process::exit(4)
+}
+
+/// Starts this executable again, in silent mode, as a grandchild of the
+/// host that inherits the plugin's stdout and stderr pipes.
+fn spawn_grandchild() -> Result<(), BoxError> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.env(MODE_ENV, mode::SILENT);
+    match var(REPORT_ENV) {
+        Some(report) => cmd.env(
+            REPORT_ENV,
+            format!("{report}{}", rpcplugin_tests::GRANDCHILD_REPORT_SUFFIX),
+        ),
+        None => cmd.env_remove(REPORT_ENV),
+    };
+    // Not waited for: it outlives this process on purpose.
+    let _child = cmd.spawn()?;
+    Ok(())
+}
+
+/// Serves KV while flooding every output the host reads, from the moment
+/// the handshake line is out.
+fn flood() -> Result<ExitCode, BoxError> {
+    use std::os::fd::AsFd;
+    // Copies of the host's pipes, kept past the handshake on purpose.
+    let raw_out = std::fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    let raw_err = std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned()?);
+    std::thread::spawn(move || {
+        // The runtime starts catching SIGINT (to ignore it) right after it
+        // has written the handshake line.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !catches_sigint() {
+            if std::time::Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let text = "flood ".repeat(40);
+        let long = "L".repeat(200 << 10);
+        flood_with(raw_out, move |out, i| {
+            writeln!(out, "raw stdout {i} {text}")
+        });
+        let json = r#"{"@level":"info","@message":"flood","@timestamp":"2026-03-01T12:00:00.123456Z","n":1}"#;
+        flood_with(raw_err, move |out, i| match i % 100 {
+            0 => writeln!(out, "{long}"),
+            n if n % 2 == 0 => writeln!(out, "{json}"),
+            _ => writeln!(out, "[INFO] raw stderr {i}"),
+        });
+        flood_with(std::io::stdout(), |out, i| {
+            writeln!(out, "captured stdout {i}")
+        });
+        flood_with(std::io::stderr(), |out, i| {
+            writeln!(out, "captured stderr {i}")
+        });
+        std::thread::spawn(|| {
+            for i in 0u64.. {
+                tracing::info!(i, "flooding the log");
+            }
+        });
+    });
+    Ok(server(false)?.run())
+}
+
+/// Whether this process has a handler for SIGINT (from /proc/self/status).
+fn catches_sigint() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
+}
+
+/// Writes `line(out, i)` for i = 0, 1, ... on a thread until a write fails.
+fn flood_with<W: Write + Send + 'static>(
+    mut out: W,
+    line: impl Fn(&mut W, u64) -> std::io::Result<()> + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        for i in 0u64.. {
+            if line(&mut out, i).is_err() {
+                return;
+            }
+        }
+    });
 }
