@@ -265,6 +265,8 @@ impl ClientBuilder {
         let socket_dir = rpcplugin_transport::private_dir(self.socket_group.as_deref())?;
         let shutdown = Shutdown::new();
         let mut child = self.spawn(&cookie, identity.as_ref(), socket_dir.path())?;
+        // Its process group, still needed after the child has been reaped.
+        let leader = child.id();
         let name = self
             .command
             .file_name()
@@ -284,6 +286,7 @@ impl ClientBuilder {
         let mut stdout = BufReader::new(stdout);
         let line = read_handshake(
             &mut child,
+            leader,
             &mut stdout,
             self.start_timeout,
             &tail,
@@ -292,6 +295,7 @@ impl ClientBuilder {
         .await;
         let mut partial = Partial {
             child: Some(child),
+            leader,
             kill_grace: self.kill_grace,
         };
         let line = match line {
@@ -317,6 +321,7 @@ impl ClientBuilder {
         } = match connected {
             Ok(c) => c,
             Err(err) => {
+                tasks.iter().for_each(JoinHandle::abort);
                 partial.abort().await;
                 return Err(err);
             }
@@ -404,6 +409,7 @@ impl ClientBuilder {
             None => cmd.env_remove(env::PLUGIN_UNIX_SOCKET_GROUP),
         };
         crate::process::die_with_parent(&mut cmd);
+        crate::process::own_process_group(&mut cmd);
         cmd.spawn().map_err(|source| Error::Spawn {
             command: self.command.clone(),
             source,
@@ -499,12 +505,14 @@ struct Connected {
 /// A child that has not become a [`Client`] yet; killed on failure.
 struct Partial {
     child: Option<Child>,
+    leader: Option<u32>,
     kill_grace: Duration,
 }
 
 impl Partial {
     async fn abort(&mut self) {
         if let Some(mut child) = self.child.take() {
+            crate::process::kill_group(self.leader);
             let _ = child.start_kill();
             let _ = tokio::time::timeout(self.kill_grace, child.wait()).await;
         }
@@ -532,6 +540,7 @@ fn verify_checksum(path: &Path, expected: &[u8]) -> Result<(), Error> {
 /// Reads the first stdout line within `timeout`, watching for an early exit.
 async fn read_handshake<R: AsyncRead + Unpin>(
     child: &mut Child,
+    leader: Option<u32>,
     stdout: &mut BufReader<R>,
     timeout: Duration,
     tail: &Tail,
@@ -540,21 +549,39 @@ async fn read_handshake<R: AsyncRead + Unpin>(
     // The limit excludes the line terminator, which may be "\r\n".
     let limit = handshake::MAX_LINE_LEN as u64 + 2;
     let mut buf = Vec::new();
-    let read = async {
-        let mut limited = (&mut *stdout).take(limit);
-        limited.read_until(b'\n', &mut buf).await
+    let outcome = {
+        let read = async {
+            let mut limited = (&mut *stdout).take(limit);
+            limited.read_until(b'\n', &mut buf).await
+        };
+        tokio::pin!(read);
+        tokio::select! {
+            read = &mut read => Some(read),
+            () = tokio::time::sleep(timeout) => None,
+            _ = child.wait() => {
+                // Exited. What it wrote is in the pipe already; do not wait
+                // for EOF, which never comes while a grandchild holds the
+                // pipe open.
+                match tokio::time::timeout(Duration::from_millis(100), &mut read).await {
+                    Ok(read) => Some(read),
+                    Err(_) => Some(Ok(0)),
+                }
+            }
+        }
     };
-    let outcome = tokio::select! {
-        read = read => Some(read),
-        () = tokio::time::sleep(timeout) => None,
-    };
+    // The relay ends at EOF, which a grandchild holding the pipe delays.
     let finish_stderr = |task: Option<JoinHandle<()>>| async move {
-        if let Some(task) = task {
-            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_millis(500), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
         }
     };
     match outcome {
         None => {
+            crate::process::kill_group(leader);
             let _ = child.start_kill();
             finish_stderr(stderr_task).await;
             Err(Error::StartTimeout {
@@ -566,7 +593,9 @@ async fn read_handshake<R: AsyncRead + Unpin>(
             Ok((String::from_utf8_lossy(&buf).into_owned(), stderr_task))
         }
         Some(Ok(n)) if n as u64 >= limit => {
+            crate::process::kill_group(leader);
             let _ = child.start_kill();
+            finish_stderr(stderr_task).await;
             Err(match HandshakeLine::parse(&buf) {
                 Err(source) => Error::InvalidHandshake {
                     source,
@@ -578,6 +607,8 @@ async fn read_handshake<R: AsyncRead + Unpin>(
         Some(Ok(_)) | Some(Err(_)) => {
             // EOF: the plugin exited, or closed stdout without a line.
             let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+            // What it started goes too, so the stderr relay sees EOF.
+            crate::process::kill_group(leader);
             finish_stderr(stderr_task).await;
             let stderr_tail = tail.text();
             let status = match status {
@@ -931,7 +962,7 @@ impl Client {
     async fn abort(&mut self) {
         self.stop_tasks();
         if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
+            crate::process::kill_now(&mut child);
             let _ = child.wait().await;
         }
         self._socket_dir = None;
@@ -953,7 +984,7 @@ impl Drop for Client {
         }
         if let Some(child) = self.child.as_mut() {
             // No async here: kill at once. tokio reaps the process.
-            let _ = child.start_kill();
+            crate::process::kill_now(child);
         }
     }
 }
