@@ -8,8 +8,11 @@
 //!   connects one host library to one plugin library with go-plugin's KV
 //!   example service and, on failure, names the known cause and the setups
 //!   that work for that pair.
+//! - `rpcplugin serve-kv`: a reference Rust plugin serving go-plugin's KV
+//!   example (cookie BASIC_PLUGIN=hello, version 1), for testing hosts.
 
 mod probe;
+mod serve_kv;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -32,11 +35,17 @@ enum Command {
     Probe(probe::Args),
     /// Connect a host library to a plugin library for real and report.
     ValidateConnection(validate::Args),
+    /// Serve go-plugin's KV example as a plugin (launched by a host).
+    ServeKv,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ServeKv = cli.command {
+        // A plugin owns its stdio and logs hclog JSON: no fmt subscriber.
+        return serve_kv::run().await;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -46,6 +55,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(args) => probe::run(args).await,
         Command::ValidateConnection(args) => validate::run(args).await,
+        Command::ServeKv => Ok(false),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,118 @@
+//! The `rpcplugin` command against real plugin processes: its own
+//! `serve-kv` plugin, and programs that are not plugins.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use serde_json::Value;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin");
+
+/// Runs `rpcplugin probe --json ARGS`, returning the exit code and report.
+fn probe(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(BIN)
+        .arg("probe")
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run rpcplugin");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let report = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn probes_a_plugin_with_automtls() {
+    let (code, r) = probe(&[
+        BIN,
+        "--arg",
+        "serve-kv",
+        "--key-type",
+        "p384",
+        "--pings",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["health"], "SERVING");
+    assert_eq!(r["protocol_version"], 1);
+    assert_eq!(r["handshake"]["core_version"], 1);
+    assert_eq!(r["handshake"]["protocol"], "grpc");
+    assert_eq!(r["handshake"]["server_cert_key_type"], "P-256");
+    assert_eq!(r["tls"]["version"], "TLSv1_3");
+    assert_eq!(r["tls"]["peer_key_type"], "P-256");
+    assert_eq!(r["tls"]["host_key_type"], "P-384");
+    assert_eq!(r["exit_status"], "exit status: 0");
+    assert!(r["ping_median_us"].as_u64().is_some(), "{r}");
+}
+
+#[test]
+fn probes_a_plaintext_plugin() {
+    let (code, r) = probe(&[BIN, "--arg", "serve-kv", "--tls", "off"]);
+    assert_eq!(code, 0, "{r}");
+    assert!(r["tls"].is_null(), "{r}");
+    assert!(r["handshake"]["server_cert_bytes"].is_null(), "{r}");
+}
+
+#[test]
+fn diagnoses_a_wrong_cookie() {
+    let (code, r) = probe(&[BIN, "--arg", "serve-kv", "--cookie", "SOME_HOST=other"]);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(r["ok"], false);
+    assert!(r["error"].as_str().unwrap().contains("magic cookie"), "{r}");
+    assert!(r["diagnosis"].as_str().unwrap().contains("--cookie"), "{r}");
+}
+
+#[test]
+fn diagnoses_a_program_that_is_not_a_plugin() {
+    let (code, r) = probe(&["/bin/sh", "--arg=-c", "--arg", "echo hello world; sleep 5"]);
+    assert_eq!(code, 1, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid handshake line"),
+        "{r}"
+    );
+    assert!(
+        r["diagnosis"]
+            .as_str()
+            .unwrap()
+            .contains("not a go-plugin plugin"),
+        "{r}"
+    );
+}
+
+#[test]
+fn diagnoses_an_early_exit() {
+    let (code, r) = probe(&[
+        "/bin/sh",
+        "--arg=-c",
+        "--arg",
+        "echo missing library >&2; exit 3",
+    ]);
+    assert_eq!(code, 1, "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.contains("exit status: 3") && error.contains("missing library"),
+        "{r}"
+    );
+}
+
+#[test]
+fn serve_kv_refuses_to_run_without_its_host() {
+    let out = Command::new(BIN).arg("serve-kv").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plugin"));
+}
