@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+use rpcplugin::{Identity, KeyType, PeerTrust, PluginServer, Routes, Transport};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tonic::{Request, Response, Status};
@@ -78,4 +79,45 @@ impl Kv for MemoryKv {
             .insert(key, value);
         Ok(Response::new(Empty {}))
     }
+}
+
+/// The KV plugin of the cross-language matrix (`peers/CONTRACT.md`): cookie
+/// `BASIC_PLUGIN=hello`, version 1, configured from the environment its
+/// host passes on:
+/// - `RPCPLUGIN_KV_TRANSPORT`: `unix` (default) or `tcp`;
+/// - `RPCPLUGIN_KV_SERVER_KEY_TYPE`: AutoMTLS key type (`p256` default, `p384`, `p521`, `rsa2048`...);
+/// - `RPCPLUGIN_KV_TLS_CERT`, `RPCPLUGIN_KV_TLS_KEY`, `RPCPLUGIN_KV_TLS_CA`: manual TLS (PEM files:
+///   the plugin's certificate and key, and the CA that signed the host's certificate).
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     match rpcplugin_kv::plugin_from_env() {
+///         Ok(plugin) => plugin.run(),
+///         Err(err) => {
+///             eprintln!("{err}");
+///             std::process::ExitCode::FAILURE
+///         }
+///     }
+/// }
+/// ```
+pub fn plugin_from_env() -> Result<PluginServer, Box<dyn std::error::Error + Send + Sync>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut server = PluginServer::new("BASIC_PLUGIN", "hello")
+        .version(1, |_ctx| Routes::new(MemoryKv::default().into_service()));
+    if let Some(transport) = var("RPCPLUGIN_KV_TRANSPORT") {
+        server = server.transport(transport.parse::<Transport>()?);
+    }
+    if let Some(key_type) = var("RPCPLUGIN_KV_SERVER_KEY_TYPE") {
+        server = server.key_type(key_type.parse::<KeyType>()?);
+    }
+    if let (Some(cert), Some(key), Some(ca)) = (
+        var("RPCPLUGIN_KV_TLS_CERT"),
+        var("RPCPLUGIN_KV_TLS_KEY"),
+        var("RPCPLUGIN_KV_TLS_CA"),
+    ) {
+        let identity = Identity::from_files(cert.as_ref(), key.as_ref())?;
+        let roots = rpcplugin::certs::parse_certs_pem(&std::fs::read(&ca)?)?;
+        server = server.manual_tls(identity, PeerTrust::Roots(roots));
+    }
+    Ok(server)
 }

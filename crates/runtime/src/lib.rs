@@ -19,6 +19,7 @@ mod broker;
 mod client;
 mod conn;
 mod error;
+mod io_util;
 mod logging;
 mod process;
 pub mod proto;
