@@ -149,6 +149,13 @@ pub(crate) fn incoming(
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() != Some(b"h2") => {
+                        // A client that offers no ALPN at all gets through
+                        // rustls; grpc-go refuses it, and so does this.
+                        tracing::warn!(
+                            "TLS client did not negotiate ALPN h2, which gRPC requires; connection refused"
+                        )
+                    }
                     Ok(Ok(tls)) => {
                         let _ = tx
                             .send(Ok(AuthorityFix::new(Conn::Tls(Box::new(tls)))))
@@ -299,3 +306,47 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
 }
 
 crate::io_util::write_through!(Replay);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rpcplugin_certs::{Identity, PeerTrust};
+    use rpcplugin_transport::ListenConfig;
+    use tokio_stream::StreamExt;
+
+    /// Whether `incoming` yields a TLS connection from a client with the
+    /// right certificate that offers `alpn`.
+    async fn served(alpn: Vec<Vec<u8>>) -> bool {
+        let host = Identity::generate(KeyType::EcP256).unwrap();
+        let plugin = Identity::generate(KeyType::EcP256).unwrap();
+        let server =
+            rpcplugin_certs::server_config(&plugin, PeerTrust::Pinned(host.cert_der().clone()))
+                .unwrap();
+        let client = rpcplugin_certs::client_config(
+            Some(&host),
+            PeerTrust::Pinned(plugin.cert_der().clone()),
+        )
+        .unwrap();
+        let mut client = Arc::unwrap_or_clone(client);
+        client.alpn_protocols = alpn;
+        let listener = Listener::bind(&ListenConfig::default()).unwrap();
+        let addr = listener.local_addr().clone();
+        let mut incoming = incoming(listener, Some(server));
+        let stream = rpcplugin_transport::dial(&addr).await.unwrap();
+        let _tls = TlsConnector::from(Arc::new(client))
+            .connect(rpcplugin_certs::server_name(), stream)
+            .await;
+        tokio::time::timeout(Duration::from_millis(500), incoming.next())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn tls_clients_must_negotiate_h2() {
+        assert!(served(vec![b"h2".to_vec()]).await);
+        assert!(
+            !served(Vec::new()).await,
+            "a client without ALPN was served"
+        );
+    }
+}
