@@ -249,6 +249,27 @@ fn encode_integer(mut value: usize, prefix_bits: u32, first_byte_flags: u8, out:
     out.push(value as u8);
 }
 
+/// Feeds `bytes`, as a client would send them on a served connection,
+/// through the `:authority` filter, and returns what the HTTP/2 server would
+/// read, or `None` when the filter refuses the input. For fuzzing and
+/// property tests; not part of the API.
+#[doc(hidden)]
+pub fn fuzz_authority_filter(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut filter = AuthorityFix::new(bytes);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut filter).poll_read(&mut cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => return Some(out),
+            Poll::Ready(Ok(())) => out.extend_from_slice(buf.filled()),
+            // A byte slice is never pending.
+            Poll::Ready(Err(_)) | Poll::Pending => return None,
+        }
+    }
+}
+
 fn invalid(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,

@@ -39,3 +39,6 @@ pub use server::{PluginContext, PluginServer, SHUTDOWN_GRACE};
 pub use services::{HealthReporter, PLUGIN_HEALTH_SERVICE};
 
 pub use tonic::service::Routes;
+
+#[doc(hidden)]
+pub use authority::fuzz_authority_filter;
