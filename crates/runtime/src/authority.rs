@@ -32,6 +32,10 @@ const MAX_FRAME: usize = 16_384;
 /// Largest header block accepted (h2 itself limits header lists to 16 KiB
 /// by default).
 const MAX_BLOCK: usize = 1 << 20;
+/// Largest decoded header list accepted (RFC 7541 sizes). Indexed fields
+/// let a small block stand for a huge list, which hyper would refuse only
+/// after this filter had expanded it; 64 times hyper's default limit.
+const MAX_HEADER_LIST: usize = 1 << 20;
 
 struct Pending {
     stream_id: [u8; 4],
@@ -169,23 +173,31 @@ impl<S> AuthorityFix<S> {
         let Some(pending) = self.pending.take() else {
             return Ok(());
         };
-        let headers = self
-            .decoder
-            .decode(&pending.block)
-            .map_err(|e| invalid(&format!("HPACK decoding failed: {e}")))?;
         let mut block = Vec::with_capacity(pending.block.len() + 64);
-        for (name, value) in &headers {
-            let value: &[u8] = if name == b":authority"
-                && http::uri::Authority::try_from(value.as_slice()).is_err()
-            {
-                b"localhost"
-            } else {
-                value
-            };
-            // Literal header field without indexing, new name (RFC 7541 6.2.2).
-            block.push(0);
-            encode_string(name, &mut block);
-            encode_string(value, &mut block);
+        // Decoded size as RFC 7541 4.1 counts it. Indexed fields make a
+        // small block decode to a huge list, so count before copying.
+        let mut list_size = 0usize;
+        self.decoder
+            .decode_with_cb(&pending.block, |name, value| {
+                list_size = list_size.saturating_add(name.len() + value.len() + 32);
+                if list_size > MAX_HEADER_LIST {
+                    return;
+                }
+                let value: &[u8] = if *name == *b":authority"
+                    && http::uri::Authority::try_from(&*value).is_err()
+                {
+                    b"localhost"
+                } else {
+                    &value
+                };
+                // Literal header field without indexing, new name (RFC 7541 6.2.2).
+                block.push(0);
+                encode_string(&name, &mut block);
+                encode_string(value, &mut block);
+            })
+            .map_err(|e| invalid(&format!("HPACK decoding failed: {e}")))?;
+        if list_size > MAX_HEADER_LIST {
+            return Err(invalid("header list too large"));
         }
         self.emit_headers(&pending, &block);
         Ok(())
@@ -413,6 +425,30 @@ mod tests {
         let mut fixed = AuthorityFix::new(&input[..]);
         let mut out = Vec::new();
         assert!(fixed.read_to_end(&mut out).await.is_err());
+    }
+
+    #[test]
+    fn an_hpack_bomb_is_refused_before_it_expands() {
+        // One 4000-byte header added to the dynamic table, then 250,000
+        // one-byte references to it: 254 KB that decode to 1 GB.
+        let mut block = vec![0x40, 1, b'x'];
+        encode_integer(4000, 7, 0, &mut block);
+        block.extend(std::iter::repeat_n(b'v', 4000));
+        block.extend(std::iter::repeat_n(0xbe, 250_000));
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block));
+        let started = std::time::Instant::now();
+        assert_eq!(fuzz_authority_filter(&input), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Just under the limit still passes.
+        let mut block = vec![0x40, 1, b'x'];
+        encode_integer(4000, 7, 0, &mut block);
+        block.extend(std::iter::repeat_n(b'v', 4000));
+        block.extend(std::iter::repeat_n(0xbe, 200));
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block));
+        let out = fuzz_authority_filter(&input).unwrap();
+        assert!(out.len() > 201 * 4000, "{}", out.len());
     }
 
     #[test]
