@@ -43,14 +43,20 @@ pub struct TlsInfo {
 }
 
 /// A connection under tonic: plaintext or TLS over a unix or TCP stream.
-/// `T` is the server- or client-side TLS stream type.
-pub(crate) enum Conn<T> {
-    Plain(Stream),
+/// `T` is the server- or client-side TLS stream type, `P` the plaintext one.
+pub(crate) enum Conn<T, P = Stream> {
+    Plain(P),
     Tls(Box<T>),
 }
 
-/// A served connection, with client header blocks normalised for h2.
-pub(crate) type ServerConn = AuthorityFix<Conn<tokio_rustls::server::TlsStream<Stream>>>;
+/// A served connection. Plaintext connections get their client header
+/// blocks normalised for h2 ([`AuthorityFix`]); TLS connections do not need
+/// it: a gRPC C-core client can only verify a plugin certificate (issued for
+/// `localhost`) by setting `grpc.ssl_target_name_override`, and C core then
+/// sends that name as `:authority` too. Skipping the filter there saves an
+/// HPACK decode and re-encode of every request's headers, the largest
+/// per-call cost of the serving side.
+pub(crate) type ServerConn = Conn<tokio_rustls::server::TlsStream<Stream>, AuthorityFix<Stream>>;
 /// A dialled connection, with the server's first bytes read ahead.
 type ClientConn = Replay<Conn<tokio_rustls::client::TlsStream<Stream>>>;
 
@@ -73,7 +79,7 @@ macro_rules! delegate {
     };
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
+impl<T: AsyncRead + Unpin, P: AsyncRead + Unpin> AsyncRead for Conn<T, P> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -83,7 +89,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
+impl<T: AsyncWrite + Unpin, P: AsyncWrite + Unpin> AsyncWrite for Conn<T, P> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -138,7 +144,7 @@ pub(crate) fn incoming(
             };
             let Some(acceptor) = acceptor.clone() else {
                 if tx
-                    .send(Ok(AuthorityFix::new(Conn::Plain(stream))))
+                    .send(Ok(Conn::Plain(AuthorityFix::new(stream))))
                     .await
                     .is_err()
                 {
@@ -157,9 +163,7 @@ pub(crate) fn incoming(
                         )
                     }
                     Ok(Ok(tls)) => {
-                        let _ = tx
-                            .send(Ok(AuthorityFix::new(Conn::Tls(Box::new(tls)))))
-                            .await;
+                        let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
                     }
                     Ok(Err(err)) => {
                         tracing::warn!(%err, "TLS handshake with a client failed; connection refused")
