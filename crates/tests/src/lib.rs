@@ -80,7 +80,7 @@ pub mod mode {
     /// hclog lines) and both `plugin.GRPCStdio` channels.
     pub const FLOOD: &str = "flood";
     /// Start a grandchild (this executable in [`SILENT`] mode, reporting to
-    /// the report path plus [`GRANDCHILD_REPORT_SUFFIX`]) that inherits
+    /// the report path plus [`GRANDCHILD_REPORT_SUFFIX`](crate::GRANDCHILD_REPORT_SUFFIX)) that inherits
     /// stdout and stderr, then serve KV normally.
     pub const GRANDCHILD: &str = "grandchild";
     /// Start a grandchild as [`GRANDCHILD`] does, then exit with status 5
