@@ -128,6 +128,9 @@ pub(crate) enum Impl {
     RustCt,
     /// rpcplugin built with aws-lc's CPU-jitter entropy source.
     RustJitter,
+    /// rpcplugin with glibc's malloc asking for transparent huge pages
+    /// (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`).
+    RustThp,
     /// hashicorp/go-plugin.
     Go,
     /// pyvider-rpcplugin.
@@ -140,6 +143,7 @@ impl fmt::Display for Impl {
             Impl::Rust => "rust",
             Impl::RustCt => "rust-ct",
             Impl::RustJitter => "rust-jitter",
+            Impl::RustThp => "rust-thp",
             Impl::Go => "go",
             Impl::Python => "python",
         })
@@ -162,6 +166,8 @@ pub(crate) struct Cell {
     pub(crate) plugin: Impl,
     pub(crate) tls: &'static str,
     pub(crate) group: Group,
+    /// Whether it gets cold-start launches.
+    pub(crate) cold: bool,
     /// Whether it gets latency/throughput/memory sessions.
     pub(crate) session: bool,
     /// Whether the Rust host also launches it step by step (cost split).
@@ -185,6 +191,7 @@ fn all_cells() -> Vec<Cell> {
         plugin,
         tls,
         group,
+        cold: true,
         session: true,
         split: false,
         skip: None,
@@ -216,6 +223,9 @@ fn all_cells() -> Vec<Cell> {
     }
     let mut c = cell(Impl::Go, Impl::RustJitter, "auto", Group::Knob);
     c.session = false;
+    cells.push(c);
+    let mut c = cell(Impl::RustThp, Impl::RustThp, "auto", Group::Knob);
+    c.cold = false;
     cells.push(c);
     cells
 }
@@ -251,7 +261,7 @@ impl Bins {
     /// The host command with the flags that name the plugin.
     fn host(&self, cell: &Cell) -> Command {
         let mut cmd = match cell.host {
-            Impl::Rust | Impl::RustCt | Impl::RustJitter => {
+            Impl::Rust | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
                 Command::new(self.rust_dir(cell.host).join("kv-bench"))
             }
             Impl::Go => Command::new(self.go.join("kv-bench")),
@@ -262,7 +272,7 @@ impl Bins {
             }
         };
         match cell.plugin {
-            Impl::Rust | Impl::RustCt | Impl::RustJitter => {
+            Impl::Rust | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
                 cmd.arg("--plugin")
                     .arg(self.rust_dir(cell.plugin).join("kv-bench-plugin"));
             }
@@ -287,8 +297,13 @@ impl Bins {
                 runtime(cell.host == Impl::RustCt),
             )
             .env_remove("RPCPLUGIN_BENCH_TIMINGS")
+            .env_remove("GLIBC_TUNABLES")
             .env("PROVIDE_LOG_LEVEL", "WARNING")
             .stdin(Stdio::null());
+        if cell.host == Impl::RustThp {
+            // Inherited by the plugin.
+            cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+        }
         cmd
     }
 }
@@ -563,7 +578,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     for round in 0..=params.launches.max(params.split_launches) {
         for cell in &active {
             let entry = data.entry(cell.id()).or_default();
-            if round <= params.launches {
+            if cell.cold && round <= params.launches {
                 let mut cmd = bins.host(cell);
                 launch_flags(&mut cmd, "cold");
                 let out = run_json(cmd, &log_of(cell, "cold"), cold_limit);
@@ -596,7 +611,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     }
 
     // Sessions: latency, throughput, bulk, memory.
-    let session_limit = Duration::from_secs(600);
+    let session_limit = Duration::from_secs(300);
     for round in 0..params.rounds {
         eprintln!(
             "bench: sessions, round {}/{} ({:.0} s)",
@@ -627,7 +642,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
                 "--idle-ms",
                 &params.idle_ms.to_string(),
                 "--timeout-ms",
-                "500000",
+                "240000",
             ]);
             let out = run_json(cmd, &log_of(cell, "run"), session_limit);
             let entry = data.entry(cell.id()).or_default();

@@ -472,7 +472,9 @@ fn method_section(o: &mut String) {
          (current-thread runtime) measured in the same run.\n\
          - Knob rows: `rust-ct` runs the plugin (and, as host, the host) on a current-thread \
          tokio runtime; `rust-jitter` is the same code built with aws-lc's CPU-jitter \
-         entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in `target/bench-jitter`).\n"
+         entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in `target/bench-jitter`); `rust-thp` \
+         runs the default binaries with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (large \
+         buffers on transparent huge pages).\n"
     );
 }
 
@@ -725,6 +727,10 @@ fn knobs_section(o: &mut String, report: &Value) {
         (
             "rust-ct->rust-ct",
             "host and plugin on current-thread runtimes",
+        ),
+        (
+            "rust-thp->rust-thp",
+            "glibc malloc with transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`)",
         ),
         ("go->rust", "Go host, Rust plugin (default)"),
         (
