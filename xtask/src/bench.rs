@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// like `rust->go auto`); the docs are then left as they are.
     #[arg(long)]
     pub(crate) only: Vec<String>,
+    /// Measure nothing: regenerate docs/performance.md and its plots from
+    /// target/bench/report.json (after editing the notes or the renderer).
+    #[arg(long)]
+    pub(crate) render: bool,
 }
 
 /// Sizes of one run.
@@ -513,6 +517,13 @@ struct CellData {
 }
 
 pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+    if args.render {
+        let path = root.join("target/bench/report.json");
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading {}; run the benchmarks first", path.display()))?;
+        let report: Value = serde_json::from_str(&text)?;
+        return doc::write(root, &report);
+    }
     let started = Instant::now();
     let params = Params::new(args.quick);
     let out_dir = root.join("target/bench");

@@ -919,6 +919,14 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+fn fmt_tick(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// A horizontal grouped bar chart on a log scale, as standalone SVG.
 fn bar_chart(title: &str, unit: &str, rows: &[Row]) -> String {
     const WIDTH: f64 = 780.0;
@@ -1009,7 +1017,7 @@ fn bar_chart(title: &str, unit: &str, rows: &[Row]) -> String {
                 o,
                 r##"<text x="{gx:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
                 bottom + 16.0,
-                fmt_value(v)
+                fmt_tick(v)
             );
         }
         decade += 1.0;
