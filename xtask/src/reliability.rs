@@ -443,6 +443,19 @@ fn failures(report: &Value) -> Vec<String> {
 
 // ----- the document -----
 
+/// 1234567 as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "pass" } else { "**FAIL**" }
 }
@@ -539,12 +552,12 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
     );
     let _ = writeln!(
         doc,
-        "| {} concurrent RPC streams, {} unary calls in total (Put/Get), one plugin | zero errors | {} calls in {:.2} s = {:.0} calls/s, {} errors; latency p50 {} µs, p99 {} µs, max {} µs | {} |",
+        "| {} concurrent RPC streams, {} unary calls in total (Put/Get), one plugin | zero errors | {} calls in {:.2} s = {} calls/s, {} errors; latency p50 {} µs, p99 {} µs, max {} µs | {} |",
         u(l, "streams"),
-        u(l, "planned"),
-        u(l, "calls"),
+        thousands(u(l, "planned")),
+        thousands(u(l, "calls")),
         f(l, "seconds"),
-        f(l, "calls_per_second"),
+        thousands(f(l, "calls_per_second") as u64),
         u(l, "errors"),
         u(l, "p50_us"),
         u(l, "p99_us"),
@@ -584,8 +597,8 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
     let _ = writeln!(
         doc,
         "| {} sequential start / Put+Get / kill cycles | fd count and RSS of the host flat | {} cycles in {:.1} s, {} errors; fds {} → {} (slope {:.3}/cycle); RSS {} → {} KiB, least-squares slope {:.3} KiB/cycle after {} warm-up cycles ({:.0} KiB per 1,000 cycles; {:.3} over all cycles); live heap {} → {} bytes, slope {:.2} bytes/cycle | {} |",
-        u(c, "planned"),
-        u(c, "cycles"),
+        thousands(u(c, "planned")),
+        thousands(u(c, "cycles")),
         f(c, "seconds"),
         c["errors"].as_array().map_or(0, Vec::len),
         u(c, "fds_first"),
@@ -629,13 +642,13 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
             let seconds = f(fuzz, "seconds");
             let _ = writeln!(
                 doc,
-                "| `{target}` | {} | {} | {:.0} s | {} | {:.0} | {} | {} MB | {} |",
+                "| `{target}` | {} | {} | {:.0} s | {} | {} | {} | {} MB | {} |",
                 parser_of(target),
                 u(fuzz, "seeds"),
                 seconds,
-                execs,
-                execs as f64 / seconds.max(1.0),
-                u(fuzz, "new_units"),
+                thousands(execs),
+                thousands((execs as f64 / seconds.max(1.0)) as u64),
+                thousands(u(fuzz, "new_units")),
                 u(fuzz, "peak_rss_mb"),
                 verdict(fuzz["ok"] == true),
             );
