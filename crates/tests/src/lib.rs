@@ -161,3 +161,31 @@ impl Report {
         Some(Report { pid, socket_dir })
     }
 }
+
+/// `(pid, state, ppid)` of every process in `/proc` (state is the one-letter
+/// code, `Z` for a zombie). Shared by the test suites' leak checks.
+pub fn processes() -> Vec<(u32, String, u32)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // After the command name (which may hold spaces): state, ppid.
+        let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let mut fields = after_comm.split_whitespace();
+        let state = fields.next().unwrap_or("").to_owned();
+        let ppid = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        found.push((pid, state, ppid));
+    }
+    found
+}

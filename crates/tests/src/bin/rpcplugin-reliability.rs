@@ -443,25 +443,11 @@ impl Snapshot {
         let marker = format!("{MARK_ENV}={me}");
         let mut children = 0;
         let mut marked = 0;
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            let ppid: u32 = after_comm
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
+        for (pid, _, ppid) in rpcplugin_tests::processes() {
             if ppid == me {
                 children += 1;
             }
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             if pid != me && environ.split(|b| *b == 0).any(|v| v == marker.as_bytes()) {
                 marked += 1;
             }

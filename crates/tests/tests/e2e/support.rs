@@ -122,33 +122,17 @@ impl Scratch {
 /// Children of this test process running the test plugin (all tests).
 pub fn plugin_children() -> Vec<u32> {
     let me = std::process::id();
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let ppid: u32 = after_comm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let exe = std::fs::read_link(entry.path().join("exe")).ok();
-        if ppid == me && exe.as_deref() == Some(Path::new(PLUGIN)) {
-            found.push(pid);
-        }
-    }
-    found
+    rpcplugin_tests::processes()
+        .into_iter()
+        .filter(|(pid, _, ppid)| {
+            *ppid == me
+                && std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .ok()
+                    .as_deref()
+                    == Some(Path::new(PLUGIN))
+        })
+        .map(|(pid, _, _)| pid)
+        .collect()
 }
 
 /// A client builder for the test plugin in `mode`, with a clean
