@@ -57,6 +57,6 @@ pub use rpcplugin_transport as transport;
 pub use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 pub use rpcplugin_runtime::{
     Broker, Client, ClientBuilder, ClientTls, Error, HealthReporter, MAX_MESSAGE_SIZE,
-    PluginContext, PluginServer, ReattachConfig, Routes, TlsInfo,
+    PluginContext, PluginExit, PluginServer, ReattachConfig, Routes, TlsInfo,
 };
 pub use rpcplugin_transport::{Addr, Transport};

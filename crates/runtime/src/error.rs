@@ -161,6 +161,17 @@ pub enum Error {
         /// A likely cause, when one is recognised.
         hint: Option<&'static str>,
     },
+    /// The plugin process has exited: calls to it cannot succeed.
+    #[error("the plugin process exited ({exit}){}{}", status_text(.status), tail(.stderr_tail))]
+    PluginGone {
+        /// How it ended.
+        exit: crate::client::PluginExit,
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+        /// The failed call that noticed, if a call did.
+        #[source]
+        status: Option<Box<tonic::Status>>,
+    },
     /// Reattaching to a running plugin failed.
     #[error("cannot reattach to plugin: {0}")]
     Reattach(String),
@@ -186,6 +197,13 @@ fn handshake_hint(err: &ParseError) -> &'static str {
         }
         _ => "",
     }
+}
+
+fn status_text(status: &Option<Box<tonic::Status>>) -> String {
+    status
+        .as_ref()
+        .map(|s| format!("; the call failed with {:?}: {}", s.code(), s.message()))
+        .unwrap_or_default()
 }
 
 fn hint_text(hint: &Option<&'static str>) -> String {

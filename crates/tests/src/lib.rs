@@ -129,6 +129,9 @@ pub mod keys {
     pub const ABORT: &str = "abort";
     /// Put: the call never returns (the plugin stays up otherwise).
     pub const HANG: &str = "hang";
+    /// Put: the plugin dies of an allocation failure, as Rust reports it:
+    /// `memory allocation of N bytes failed` on fd 2, then SIGABRT.
+    pub const ALLOC_FAILURE: &str = "alloc-failure";
 }
 
 /// What the plugin reports about itself when it starts, so a test can check
