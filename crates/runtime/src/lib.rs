@@ -30,7 +30,7 @@ mod shutdown;
 mod stdio;
 
 pub use broker::{BROKER_TIMEOUT, Broker};
-pub use client::{Client, ClientBuilder, ClientTls, PluginExit};
+pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;
 pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};

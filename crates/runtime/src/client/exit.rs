@@ -45,16 +45,17 @@ enum Request {
     Kill,
 }
 
-/// The host's handle on the watcher task.
-#[derive(Debug)]
+/// A handle on the watcher task. Clones share the task; when every handle
+/// is gone, the watcher kills a launched plugin (never a reattached one).
+#[derive(Debug, Clone)]
 pub(crate) struct ExitWatch {
-    requests: Option<mpsc::UnboundedSender<Request>>,
+    requests: mpsc::UnboundedSender<Request>,
     exit: watch::Receiver<Option<PluginExit>>,
     pid: Option<u32>,
 }
 
 /// What the watcher logs an exit as, and under which name.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct WatchLabel {
     pub(crate) plugin: String,
     pub(crate) tail: super::relay::Tail,
@@ -68,7 +69,7 @@ impl ExitWatch {
         let (tx, exit) = watch::channel(None);
         tokio::spawn(watch_child(child, pid, rx, tx, label));
         ExitWatch {
-            requests: Some(requests),
+            requests,
             exit,
             pid,
         }
@@ -80,7 +81,7 @@ impl ExitWatch {
         let (tx, exit) = watch::channel(None);
         tokio::spawn(watch_pid(pid, rx, tx, label));
         ExitWatch {
-            requests: Some(requests),
+            requests,
             exit,
             pid: Some(pid),
         }
@@ -110,17 +111,19 @@ impl ExitWatch {
 
     /// From now on an exit is the host's doing, logged at debug.
     pub(crate) fn expect_exit(&self) {
-        if let Some(requests) = &self.requests {
-            let _ = requests.send(Request::Expect);
-        }
+        let _ = self.requests.send(Request::Expect);
+    }
+
+    /// Asks the watcher to SIGKILL the plugin (and its process group) and
+    /// reap it; does not wait.
+    pub(crate) fn kill_now(&self) {
+        let _ = self.requests.send(Request::Kill);
     }
 
     /// SIGKILLs the plugin (and its process group) and waits until it is
     /// reaped, at most `bound`.
     pub(crate) async fn kill(&self, bound: Duration) -> Option<PluginExit> {
-        if let Some(requests) = &self.requests {
-            let _ = requests.send(Request::Kill);
-        }
+        self.kill_now();
         tokio::time::timeout(bound, self.wait()).await.ok()
     }
 
@@ -134,13 +137,6 @@ impl ExitWatch {
             "plugin failed to exit gracefully; killing it"
         );
         self.kill(KILL_BOUND).await
-    }
-}
-
-impl Drop for ExitWatch {
-    fn drop(&mut self) {
-        // Closing the request channel tells the watcher to kill and reap.
-        self.requests = None;
     }
 }
 

@@ -12,9 +12,11 @@ mod connect;
 mod exit;
 mod launch;
 mod relay;
+mod stop;
 
 pub use builder::{ClientBuilder, ClientTls};
 pub use exit::PluginExit;
+pub use stop::{ClientSet, StopHandle};
 
 use crate::broker::{Broker, BrokerTls};
 use crate::conn::{self, TlsInfo, TlsInfoSlot};
@@ -22,7 +24,6 @@ use crate::error::Error;
 use crate::proto::health::HealthCheckRequest;
 use crate::proto::health::health_check_response::ServingStatus;
 use crate::proto::health::health_client::HealthClient;
-use crate::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use crate::reattach::ReattachConfig;
 use crate::services::PLUGIN_HEALTH_SERVICE;
 use crate::shutdown::Shutdown;
@@ -405,31 +406,27 @@ impl Client {
         if self.stopped {
             return Ok(None);
         }
-        self.watch.expect_exit();
-        if self.watch.exit().is_none() && !self.shutdown.is_triggered() {
-            let mut controller = GrpcControllerClient::new(self.channel.clone());
-            let call = controller.shutdown(crate::proto::plugin::Empty {});
-            match tokio::time::timeout(self.stops.shutdown_timeout, call).await {
-                Err(_) => tracing::debug!("Shutdown call did not answer in time"),
-                Ok(Err(status)) => tracing::debug!(%status, "Shutdown call failed"),
-                Ok(Ok(_)) => {}
-            }
-        }
+        // The relays keep running until the plugin is gone, so what it
+        // flushes on its way out still arrives.
+        let exit = self.stop_handle().stop().await;
         self.stop_tasks();
         self.broker.stop_servers().await;
-        let exit = self.watch.stop(self.stops.kill_grace).await;
-        if exit.is_none() {
-            tracing::warn!(
-                pid = self.pid(),
-                "plugin process not reaped {KILL_BOUND:?} after SIGKILL"
-            );
-        }
         self.stopped = true;
         self.socket_dir = None;
         Ok(match exit {
             Some(PluginExit::Status(status)) if self.launched => Some(status),
             _ => None,
         })
+    }
+
+    /// A handle that stops this plugin gracefully from elsewhere (another
+    /// task, a [`ClientSet`]), while this client stays usable.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            watch: self.watch.clone(),
+            channel: self.channel.clone(),
+            stops: self.stops,
+        }
     }
 
     /// Stops a plugin that cannot be reached: SIGKILL at once, reap it,
@@ -455,7 +452,10 @@ impl Drop for Client {
         for task in &self.tasks {
             task.abort();
         }
-        // Dropping the watch handle (after this) makes the watcher SIGKILL
-        // a launched plugin and reap it; a reattached one is left alone.
+        // The watcher SIGKILLs a launched plugin and reaps it; a reattached
+        // one is left alone.
+        if self.launched && !self.stopped {
+            self.watch.kill_now();
+        }
     }
 }

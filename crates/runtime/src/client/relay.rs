@@ -18,7 +18,7 @@ use tonic::transport::Channel;
 pub(crate) type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// Where the last stderr lines of a plugin are kept for error messages.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Tail(Arc<Mutex<VecDeque<String>>>);
 
 impl Tail {

@@ -227,3 +227,28 @@ async fn a_verified_script_runs_through_its_descriptor() {
     client.ping().await.expect("ping");
     kill_cleanly(&mut client, &scratch).await;
 }
+
+#[tokio::test]
+async fn a_client_set_stops_every_managed_plugin_gracefully() {
+    let (one, two) = (Scratch::new(), Scratch::new());
+    let set = rpcplugin::ClientSet::new();
+    let a = builder(mode::NORMAL, &one).start().await.expect("start a");
+    let b = builder(mode::NORMAL, &two).start().await.expect("start b");
+    set.manage(&a);
+    set.manage(&b);
+    assert_eq!(set.running(), 2);
+    let exits = set.stop_all().await;
+    assert_eq!(exits.len(), 2, "{exits:?}");
+    for exit in exits {
+        // Exit status 0: each took the Shutdown call, none was SIGKILLed.
+        match exit {
+            Some(PluginExit::Status(status)) => assert!(status.success(), "{status}"),
+            other => panic!("expected a clean exit, got {other:?}"),
+        }
+    }
+    assert_eq!(set.running(), 0);
+    assert!(a.exit().is_some() && b.exit().is_some());
+    drop((a, b));
+    one.assert_plugin_gone();
+    two.assert_plugin_gone();
+}
