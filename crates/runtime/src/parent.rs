@@ -13,12 +13,31 @@ use std::time::Duration;
 /// How often the plugin checks its parent.
 pub(crate) const PARENT_POLL: Duration = Duration::from_millis(500);
 
-/// Triggers `shutdown` once the parent process is gone. Does nothing when
-/// the plugin's parent is already init (pid 1): nothing to follow.
-pub(crate) fn follow_parent(shutdown: Shutdown) {
+/// The process that launched this one, read before the handshake: once the
+/// handshake is out, a host killed at once could already be gone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parent(#[cfg(unix)] Option<rustix::process::Pid>);
+
+impl Parent {
+    pub(crate) fn now() -> Parent {
+        #[cfg(unix)]
+        {
+            Parent(rustix::process::getppid())
+        }
+        #[cfg(not(unix))]
+        {
+            Parent()
+        }
+    }
+}
+
+/// Triggers `shutdown` once `parent` is gone. Does nothing when the
+/// plugin's parent is init (pid 1), as for a host that is a container's
+/// first process: nothing to follow.
+pub(crate) fn follow_parent(parent: Parent, shutdown: Shutdown) {
     #[cfg(unix)]
     {
-        let Some(parent) = rustix::process::getppid() else {
+        let Some(parent) = parent.0 else {
             return;
         };
         if parent == rustix::process::Pid::INIT {
@@ -44,5 +63,5 @@ pub(crate) fn follow_parent(shutdown: Shutdown) {
         });
     }
     #[cfg(not(unix))]
-    let _ = shutdown;
+    let _ = (parent, shutdown);
 }

@@ -2,7 +2,6 @@
 //! serve until the host says stop.
 
 use crate::broker::{Broker, BrokerService, BrokerTls};
-use crate::conn::{self, MAX_MESSAGE_SIZE};
 use crate::error::Error;
 use crate::proto::health::health_server::HealthServer;
 use crate::proto::plugin::grpc_broker_server::GrpcBrokerServer;
@@ -25,6 +24,13 @@ use tonic::transport::Server;
 
 /// How long in-flight calls may take to finish after Shutdown or SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Largest request message go-plugin's own services (health, controller,
+/// stdio, broker) accept: grpc-go's default, which go-plugin's plugin side
+/// keeps. Their messages are a few bytes; a larger limit would only let
+/// anyone who reaches the socket make tonic reserve what a length prefix
+/// declares. Application services set their own limits.
+const INFRA_MAX_MESSAGE_SIZE: usize = 4 << 20;
 
 /// What a service factory gets: the plugin's broker and health reporter.
 #[derive(Debug, Clone)]
@@ -191,8 +197,10 @@ impl PluginServer {
     }
 
     /// Serves as a go-plugin plugin until the host calls Shutdown, SIGTERM
-    /// arrives, or the listener fails. SIGINT is ignored, as go-plugin does.
+    /// arrives, the host process dies (checked every 500 ms), or the
+    /// listener fails. SIGINT is ignored, as go-plugin does.
     pub async fn serve(self) -> Result<(), Error> {
+        let parent = crate::parent::Parent::now();
         self.cookie
             .check(std::env::var(self.cookie.key.as_str()).ok().as_deref())?;
         let prepared = self.prepare()?;
@@ -208,6 +216,7 @@ impl PluginServer {
         };
         announce(&line, prepared.stdio.as_ref().map(|s| &s.stdout))?;
         ignore_sigint();
+        crate::parent::follow_parent(parent, prepared.shutdown.clone());
         run_server(prepared).await
     }
 
@@ -237,6 +246,7 @@ impl PluginServer {
     }
 
     fn prepare(mut self) -> Result<Prepared, Error> {
+        crate::rlimit::raise_nofile_limit();
         if self.versions.is_empty() {
             return Err(Error::Config(
                 "no protocol version was offered: call .version(..) at least once".into(),
@@ -323,18 +333,24 @@ impl PluginServer {
                     reporter: health,
                     shutdown: shutdown.clone(),
                 })
-                .max_decoding_message_size(MAX_MESSAGE_SIZE),
+                .max_decoding_message_size(INFRA_MAX_MESSAGE_SIZE),
             )
-            .add_service(GrpcControllerServer::new(ControllerService {
-                shutdown: shutdown.clone(),
-            }))
-            .add_service(GrpcStdioServer::new(StdioService {
-                rx: Mutex::new(stdio_rx),
-                shutdown: shutdown.clone(),
-            }))
+            .add_service(
+                GrpcControllerServer::new(ControllerService {
+                    shutdown: shutdown.clone(),
+                })
+                .max_decoding_message_size(INFRA_MAX_MESSAGE_SIZE),
+            )
+            .add_service(
+                GrpcStdioServer::new(StdioService {
+                    rx: Mutex::new(stdio_rx),
+                    shutdown: shutdown.clone(),
+                })
+                .max_decoding_message_size(INFRA_MAX_MESSAGE_SIZE),
+            )
             .add_service(
                 GrpcBrokerServer::new(BrokerService { broker })
-                    .max_decoding_message_size(MAX_MESSAGE_SIZE),
+                    .max_decoding_message_size(INFRA_MAX_MESSAGE_SIZE),
             );
         tracing::debug!(version, addr = %listener.local_addr(), tls = tls.is_some(), "plugin ready");
         Ok(Prepared {
@@ -388,7 +404,7 @@ async fn run_server(prepared: Prepared) -> Result<(), Error> {
             });
         }
     }
-    let incoming = conn::incoming(listener, server_tls);
+    let incoming = crate::incoming::incoming(listener, server_tls);
     let serve = router.serve_with_incoming_shutdown(incoming, shutdown.wait());
     let deadline = async {
         shutdown.wait().await;

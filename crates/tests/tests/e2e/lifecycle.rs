@@ -252,3 +252,58 @@ async fn a_client_set_stops_every_managed_plugin_gracefully() {
     one.assert_plugin_gone();
     two.assert_plugin_gone();
 }
+
+/// The host is killed with SIGKILL and cannot stop its plugin: the plugin
+/// notices it was orphaned and shuts down by itself (go-plugin #210). The
+/// host here is a shell, which asks the kernel for no parent-death signal,
+/// so the plugin's own watch is what stops it.
+#[tokio::test]
+async fn the_plugin_stops_when_its_host_is_killed() {
+    use tokio::io::AsyncBufReadExt;
+    let scratch = Scratch::new();
+    let mut host = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg("\"$0\" & echo \"$!\"; wait")
+        .arg(crate::support::PLUGIN)
+        .env_clear()
+        .env(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
+        .env(rpcplugin_tests::MODE_ENV, mode::NORMAL)
+        .env(rpcplugin_tests::REPORT_ENV, scratch.report_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the shell host");
+    let stdout = host.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let read = async {
+        let pid = lines.next_line().await.expect("read").expect("the pid");
+        let handshake = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("the handshake");
+        (pid, handshake)
+    };
+    let (pid, handshake) = tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the plugin started");
+    assert!(handshake.starts_with("1|1|unix|"), "{handshake}");
+    assert_eq!(pid.trim(), scratch.report().pid.to_string());
+
+    host.start_kill().expect("SIGKILL the host");
+    host.wait().await.expect("reap the host");
+    // Bounded: the plugin checks its parent every 500 ms, then has the
+    // shutdown grace period. Poll the fact, with a generous deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !scratch.leftovers().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    scratch.assert_plugin_gone();
+    // Its socket is gone too: it shut down, it was not killed.
+    let socket = handshake.split('|').nth(3).expect("address field");
+    assert!(
+        !std::path::Path::new(socket).exists(),
+        "socket {socket} left behind"
+    );
+}
