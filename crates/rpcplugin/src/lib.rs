@@ -37,6 +37,11 @@
 //! }
 //! ```
 //!
+//! `plugin.channel()` is a [`PluginChannel`]: any tonic-generated client
+//! takes it, clones are cheap and share the plugin's one HTTP/2 connection,
+//! and once that connection is gone every call fails at once with status
+//! `Unavailable` (source [`ChannelError::Closed`]); there is no reconnect.
+//!
 //! ## Crates
 //! This facade re-exports the workspace's focused crates, which can also be
 //! used alone: [`handshake`] (sans-IO handshake line, cookie and version
@@ -56,7 +61,8 @@ pub use rpcplugin_transport as transport;
 
 pub use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 pub use rpcplugin_runtime::{
-    Broker, Client, ClientBuilder, ClientSet, ClientTls, Error, HealthReporter, MAX_MESSAGE_SIZE,
-    PluginContext, PluginExit, PluginServer, ReattachConfig, Routes, StopHandle, TlsInfo,
+    Broker, ChannelError, Client, ClientBuilder, ClientSet, ClientTls, Error, HealthReporter,
+    MAX_MESSAGE_SIZE, PluginChannel, PluginContext, PluginExit, PluginServer, ReattachConfig,
+    Routes, StopHandle, TlsInfo,
 };
 pub use rpcplugin_transport::{Addr, Transport};

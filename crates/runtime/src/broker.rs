@@ -2,6 +2,7 @@
 //! notes): either side can serve extra gRPC servers on new sockets and tell
 //! the other side where they are, keyed by a broker id.
 
+use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfoSlot};
 use crate::error::Error;
 use crate::proto::plugin::ConnInfo;
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tonic::service::Routes;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
 /// How long a dial waits for the peer's connection info, and how long an
@@ -146,7 +147,7 @@ impl Broker {
 
     /// Connects to the server the peer announced under `id`, waiting up to
     /// [`BROKER_TIMEOUT`] for the announcement.
-    pub async fn dial(&self, id: u32) -> Result<Channel, Error> {
+    pub async fn dial(&self, id: u32) -> Result<PluginChannel, Error> {
         let info = self.wait_for(id).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),

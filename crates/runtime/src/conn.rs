@@ -1,8 +1,10 @@
-//! Connections under tonic: TLS on top of transport streams, for both the
+//! Connections under gRPC: TLS on top of transport streams, for both the
 //! serving side (the connection type `incoming` feeds to
-//! `serve_with_incoming`) and the dialling side (a tonic connector).
+//! `serve_with_incoming`) and the dialling side (the stream under a
+//! [`PluginChannel`]).
 
 use crate::authority::AuthorityFix;
+use crate::channel::PluginChannel;
 use crate::error::Error;
 use hyper_util::rt::TokioIo;
 use rpcplugin_certs::KeyType;
@@ -15,7 +17,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
 use tonic::transport::server::Connected;
-use tonic::transport::{Channel, Endpoint};
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,7 +121,8 @@ impl<T: AsyncWrite + Unpin, P: AsyncWrite + Unpin> AsyncWrite for Conn<T, P> {
 /// Where the dialling side records what the last TLS handshake negotiated.
 pub(crate) type TlsInfoSlot = Arc<Mutex<Option<TlsInfo>>>;
 
-/// Connects a tonic channel to `addr`, over TLS when `tls` is set.
+/// Connects a [`PluginChannel`] to `addr`, over TLS when `tls` is set:
+/// dial, TLS handshake and HTTP/2 handshake, all within `timeout`.
 ///
 /// The connection is made now, so a refused dial or a failed TLS handshake
 /// is reported here rather than on the first call.
@@ -129,31 +131,25 @@ pub(crate) async fn connect(
     tls: Option<Arc<rustls::ClientConfig>>,
     info: TlsInfoSlot,
     timeout: Duration,
-) -> Result<Channel, Error> {
+) -> Result<PluginChannel, Error> {
     let connector = tls.map(TlsConnector::from);
-    let endpoint = Endpoint::from_static("http://localhost")
-        .connect_timeout(timeout)
-        .timeout(Duration::from_secs(60 * 60 * 24 * 365))
-        .http2_adaptive_window(false)
-        .initial_stream_window_size(Some(4 << 20))
-        .initial_connection_window_size(Some(8 << 20));
-    let target = addr.clone();
-    let service = tower::service_fn(move |_uri: http::Uri| {
-        let addr = target.clone();
-        let connector = connector.clone();
-        let info = info.clone();
-        async move { dial(&addr, connector, &info).await.map(TokioIo::new) }
-    });
-    tokio::time::timeout(timeout, endpoint.connect_with_connector(service))
+    let connecting = async {
+        let io = dial(&addr, connector, &info)
+            .await
+            .map_err(|err| Error::from_connect(&addr, &err))?;
+        PluginChannel::handshake(TokioIo::new(io), addr.to_string())
+            .await
+            .map_err(|err| Error::from_connect(&addr, &err))
+    };
+    tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| Error::ConnectTimeout {
             addr: addr.to_string(),
             timeout,
         })?
-        .map_err(|err| Error::from_connect(&addr, &err))
 }
 
-/// One dial plus TLS handshake, as the tonic connector performs it.
+/// One dial plus TLS handshake.
 async fn dial(
     addr: &Addr,
     connector: Option<TlsConnector>,

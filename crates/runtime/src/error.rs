@@ -345,7 +345,7 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl Error {
-    pub(crate) fn from_connect(addr: &Addr, err: &tonic::transport::Error) -> Error {
+    pub(crate) fn from_connect(addr: &Addr, err: &(dyn std::error::Error + 'static)) -> Error {
         let reason = chain(err);
         let hint = typed_hint(err, Stage::Connect);
         Error::Connect {

@@ -27,6 +27,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use hyper_util::rt::TokioIo;
+use rpcplugin::PluginChannel;
 use rpcplugin::certs::{self, Identity, KeyType, PeerTrust};
 use rpcplugin::handshake::{HandshakeLine, env};
 use rpcplugin::{Addr, Client, ClientTls};
@@ -42,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::codegen::Bytes;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 const KEY: &str = "bench-key";
 const SMALL: usize = 16;
@@ -235,7 +236,7 @@ async fn bench(args: &Args) -> Result<Value> {
     Ok(report)
 }
 
-async fn measure(args: &Args, kv: &KvClient<Channel>, pid: Option<u32>) -> Result<Value> {
+async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(args.idle_ms)).await;
     let plugin_idle = pid.and_then(|p| proc_status_kb(Some(p), "VmRSS"));
     let host_idle = proc_status_kb(None, "VmRSS");
@@ -291,7 +292,7 @@ async fn measure(args: &Args, kv: &KvClient<Channel>, pid: Option<u32>) -> Resul
     for &(size, reps) in &args.bulk {
         let value = Bytes::from(vec![0xa5; size]);
         let key = format!("bulk-{size}");
-        let put = |kv: &mut KvClient<Channel>| {
+        let put = |kv: &mut KvClient<PluginChannel>| {
             let request = PutRequest {
                 key: key.clone(),
                 value: value.clone(),

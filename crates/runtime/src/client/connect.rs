@@ -3,6 +3,7 @@
 
 use super::ClientTls;
 use crate::broker::{Broker, BrokerTls};
+use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfo, TlsInfoSlot};
 use crate::error::Error;
 use crate::shutdown::Shutdown;
@@ -10,13 +11,12 @@ use rpcplugin_certs::{Identity, PeerTrust};
 use rpcplugin_handshake::{self as handshake, HandshakeLine, Protocol};
 use rpcplugin_transport::{Addr, ListenConfig};
 use std::time::Duration;
-use tonic::transport::Channel;
 
 /// What a successful connect set up.
 pub(crate) struct Connected {
     pub(crate) handshake: HandshakeLine,
     pub(crate) addr: Addr,
-    pub(crate) channel: Channel,
+    pub(crate) channel: PluginChannel,
     pub(crate) broker: Broker,
     pub(crate) tls_info: Option<TlsInfo>,
 }

@@ -19,6 +19,7 @@ pub use exit::PluginExit;
 pub use stop::{ClientSet, StopHandle};
 
 use crate::broker::{Broker, BrokerTls};
+use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfo, TlsInfoSlot};
 use crate::error::Error;
 use crate::proto::health::HealthCheckRequest;
@@ -36,7 +37,6 @@ use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 /// A launched child between spawn and a finished start: failing here kills
 /// and reaps it.
@@ -86,7 +86,7 @@ pub struct Client {
     stopped: bool,
     addr: Addr,
     version: u32,
-    channel: Channel,
+    channel: PluginChannel,
     broker: Broker,
     tls_info: Option<TlsInfo>,
     tail: Tail,
@@ -236,7 +236,7 @@ impl Client {
         addr: &Addr,
         tls: Option<&BrokerTls>,
         pid: u32,
-    ) -> Result<(Channel, Option<TlsInfo>), Error> {
+    ) -> Result<(PluginChannel, Option<TlsInfo>), Error> {
         let info = TlsInfoSlot::default();
         let channel = conn::connect(
             addr.clone(),
@@ -251,7 +251,7 @@ impl Client {
     }
 
     /// The gRPC channel to the plugin (cheap to clone).
-    pub fn channel(&self) -> Channel {
+    pub fn channel(&self) -> PluginChannel {
         self.channel.clone()
     }
 

@@ -2,6 +2,7 @@
 //! drain, and the broker and stdio streams.
 
 use crate::broker::Broker;
+use crate::channel::PluginChannel;
 use crate::conn::MAX_MESSAGE_SIZE;
 use crate::logging;
 use crate::proto::plugin::grpc_broker_client::GrpcBrokerClient;
@@ -12,7 +13,6 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tonic::transport::Channel;
 
 /// A place plugin output is copied to.
 pub(crate) type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -99,7 +99,7 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(mut stdout: R) {
     }
 }
 
-pub(crate) async fn run_broker_stream(channel: Channel, broker: Broker, shutdown: Shutdown) {
+pub(crate) async fn run_broker_stream(channel: PluginChannel, broker: Broker, shutdown: Shutdown) {
     let Some(outgoing) = broker.take_outgoing() else {
         return;
     };
@@ -118,7 +118,7 @@ pub(crate) async fn run_broker_stream(channel: Channel, broker: Broker, shutdown
 /// sinks. Plugins that do not serve GRPCStdio (older go-plugin versions,
 /// other implementations) answer Unimplemented; that is not a fault.
 pub(crate) async fn run_stdio_stream(
-    channel: Channel,
+    channel: PluginChannel,
     stdout: Option<Sink>,
     stderr: Option<Sink>,
     shutdown: Shutdown,

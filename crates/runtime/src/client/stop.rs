@@ -4,9 +4,9 @@
 
 use super::Stops;
 use super::exit::{ExitWatch, KILL_BOUND, PluginExit};
+use crate::channel::PluginChannel;
 use crate::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use std::sync::{Arc, Mutex};
-use tonic::transport::Channel;
 
 /// Stops one plugin gracefully from anywhere: cheap to clone, usable while
 /// the [`Client`](super::Client) is in use elsewhere. Get one from
@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     pub(super) watch: ExitWatch,
-    pub(super) channel: Channel,
+    pub(super) channel: PluginChannel,
     pub(super) stops: Stops,
 }
 

@@ -150,7 +150,7 @@ fn builder(options: &Options) -> ClientBuilder {
 }
 
 /// A Put then a Get of the same key; the value must come back.
-async fn put_get(kv: &mut KvClient<tonic::transport::Channel>, key: &str) -> Result<(), BoxError> {
+async fn put_get(kv: &mut KvClient<rpcplugin::PluginChannel>, key: &str) -> Result<(), BoxError> {
     let value = format!("value of {key}").into_bytes();
     kv.put(PutRequest {
         key: key.to_owned(),

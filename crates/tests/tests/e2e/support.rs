@@ -1,6 +1,7 @@
 //! Shared test machinery: launching the test plugin, per-test scratch
 //! directories and leak checks, output sinks, log capture, manual-TLS PKI.
 
+use rpcplugin::PluginChannel;
 use rpcplugin::{Client, ClientBuilder, ClientTls, Identity, KeyType, PeerTrust};
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
@@ -13,7 +14,6 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 use tracing::Level;
 
 /// The test plugin executable.
@@ -454,7 +454,7 @@ pub async fn wait_for_plugin_log(needle: &str) -> Option<PluginLog> {
 }
 
 /// KV helpers on a channel.
-pub async fn put(channel: Channel, key: &str, value: impl Into<Vec<u8>>) {
+pub async fn put(channel: PluginChannel, key: &str, value: impl Into<Vec<u8>>) {
     KvClient::new(channel)
         .max_decoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)
         .max_encoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)
@@ -466,7 +466,7 @@ pub async fn put(channel: Channel, key: &str, value: impl Into<Vec<u8>>) {
         .unwrap_or_else(|status| panic!("Put {key:?} failed: {status}"));
 }
 
-pub async fn get(channel: Channel, key: &str) -> Vec<u8> {
+pub async fn get(channel: PluginChannel, key: &str) -> Vec<u8> {
     KvClient::new(channel)
         .max_decoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)
         .max_encoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)

@@ -4,6 +4,7 @@
 
 use crate::census::{Census, MARK_ENV, Row, mark, ms, serial};
 use crate::support::{Scratch, builder};
+use rpcplugin::PluginChannel;
 use rpcplugin::handshake::ParseError;
 use rpcplugin::{Client, ClientBuilder, ClientTls, Error, KeyType};
 use rpcplugin_kv::proto::kv_client::KvClient;
@@ -11,7 +12,6 @@ use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use rpcplugin_tests::{COOKIE_KEY, GRANDCHILD_REPORT_SUFFIX, keys, mode};
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 /// The bound for every failure that does not wait for a configured timeout.
 const BOUND: Duration = Duration::from_secs(2);
@@ -98,7 +98,7 @@ async fn run_fault_case(
 }
 
 /// A Put then a Get on the companion, each within the bound.
-async fn companion_answers(channel: Channel) -> Result<Duration, String> {
+async fn companion_answers(channel: PluginChannel) -> Result<Duration, String> {
     let started = Instant::now();
     let mut kv = KvClient::new(channel);
     let call = async {
