@@ -6,7 +6,6 @@
 use crate::authority::AuthorityFix;
 use crate::channel::PluginChannel;
 use crate::error::Error;
-use hyper_util::rt::TokioIo;
 use rpcplugin_certs::KeyType;
 use rpcplugin_transport::{Addr, Stream};
 use std::io;
@@ -137,7 +136,7 @@ pub(crate) async fn connect(
         let io = dial(&addr, connector, &info)
             .await
             .map_err(|err| Error::from_connect(&addr, &err))?;
-        PluginChannel::handshake(TokioIo::new(io), addr.to_string())
+        PluginChannel::handshake(io, addr.to_string())
             .await
             .map_err(|err| Error::from_connect(&addr, &err))
     };

@@ -34,7 +34,7 @@ mod shutdown;
 mod stdio;
 
 pub use broker::{BROKER_TIMEOUT, Broker};
-pub use channel::{ChannelError, PluginChannel, ResponseFuture};
+pub use channel::{ChannelError, PluginChannel, ResponseBody, ResponseFuture};
 pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;

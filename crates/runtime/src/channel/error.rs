@@ -36,17 +36,18 @@ pub enum ChannelError {
         addr: String,
         /// What ended the connection, when it ended with an error.
         #[source]
-        cause: Option<Arc<hyper::Error>>,
+        cause: Option<Arc<h2::Error>>,
     },
-    /// One call failed while the connection stayed up (the stream was
-    /// reset, for one). The status code follows the HTTP/2 error code, as in
-    /// tonic.
+    /// One call failed while the connection stayed up (its stream was
+    /// reset, for one). The status code follows the HTTP/2 error code as
+    /// gRPC maps it (`CANCEL` is `Cancelled`, `REFUSED_STREAM` is
+    /// `Unavailable`, ...).
     #[error("a call to the plugin at {addr} failed: {source}")]
     Call {
         /// The plugin's address.
         addr: String,
         /// The HTTP/2 failure.
-        source: hyper::Error,
+        source: h2::Error,
     },
     /// The call's deadline (`grpc-timeout`, from
     /// [`tonic::Request::set_timeout`]) passed before the plugin answered.
@@ -58,7 +59,7 @@ pub enum ChannelError {
     },
 }
 
-fn cause_text(cause: &Option<Arc<hyper::Error>>) -> String {
+fn cause_text(cause: &Option<Arc<h2::Error>>) -> String {
     cause
         .as_ref()
         .map(|c| format!(" ({c})"))
@@ -72,18 +73,34 @@ impl ChannelError {
         let code = match &self {
             ChannelError::Closed { .. } => Code::Unavailable,
             ChannelError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
-            // tonic's mapping of HTTP/2 failures, the source kept.
-            ChannelError::Call { .. } => {
-                return Status::try_from_error(Box::new(self)).unwrap_or_else(|err| {
-                    let mut status = Status::unknown(err.to_string());
-                    status.set_source(Arc::from(err));
-                    status
-                });
-            }
+            ChannelError::Call { source, .. } => code_of(source.reason()),
         };
         let mut status = Status::new(code, self.to_string());
         status.set_source(Arc::new(self));
         status
+    }
+}
+
+/// gRPC's status code for a stream the HTTP/2 layer ended with `reason`
+/// (gRPC's "HTTP/2 transport mapping").
+fn code_of(reason: Option<h2::Reason>) -> Code {
+    use h2::Reason as R;
+    match reason {
+        Some(
+            R::NO_ERROR
+            | R::PROTOCOL_ERROR
+            | R::INTERNAL_ERROR
+            | R::FLOW_CONTROL_ERROR
+            | R::SETTINGS_TIMEOUT
+            | R::FRAME_SIZE_ERROR
+            | R::COMPRESSION_ERROR
+            | R::CONNECT_ERROR,
+        ) => Code::Internal,
+        Some(R::REFUSED_STREAM) => Code::Unavailable,
+        Some(R::CANCEL) => Code::Cancelled,
+        Some(R::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
+        Some(R::INADEQUATE_SECURITY) => Code::PermissionDenied,
+        _ => Code::Unknown,
     }
 }
 
@@ -109,5 +126,15 @@ mod tests {
         }
         .into_status();
         assert_eq!(late.code(), Code::DeadlineExceeded);
+
+        let reset = ChannelError::Call {
+            addr: "unix:/tmp/x".into(),
+            source: h2::Error::from(h2::Reason::REFUSED_STREAM),
+        }
+        .into_status();
+        assert_eq!(reset.code(), Code::Unavailable);
+        assert_eq!(code_of(Some(h2::Reason::CANCEL)), Code::Cancelled);
+        assert_eq!(code_of(Some(h2::Reason::PROTOCOL_ERROR)), Code::Internal);
+        assert_eq!(code_of(None), Code::Unknown);
     }
 }

@@ -1,29 +1,34 @@
-//! The host's gRPC channel to a plugin: calls go from the caller's task
-//! straight into hyper's HTTP/2 connection, which one spawned task drives.
+//! The host's gRPC channel to a plugin: a call goes from the caller's task
+//! straight onto its HTTP/2 stream (h2), and one spawned task drives the
+//! connection's I/O.
 //!
-//! tonic's `Channel` puts a `tower::Buffer` worker task between the two (for
-//! load balancing and reconnects a plugin connection never needs), which
-//! costs every call extra task wake-ups and thread hops on a multi-thread
-//! runtime. A plugin connection is one connection to one process: when it
-//! ends, the plugin is gone, and calls fail at once with
+//! tonic's `Channel` puts a `tower::Buffer` worker task in front of hyper's
+//! connection (for load balancing and reconnects a plugin connection never
+//! needs), and hyper's HTTP/2 client adds a task per request that waits for
+//! the response: every call paid those wake-ups and, on a multi-thread
+//! runtime, thread hops. Here the caller writes its request and polls its
+//! response itself. A plugin connection is one connection to one process:
+//! when it ends the plugin is gone, and calls fail at once with
 //! [`ChannelError::Closed`] instead of reconnecting.
 
+mod body;
 mod deadline;
 mod error;
 
+pub use body::ResponseBody;
 pub use error::ChannelError;
 
+use body::Pump;
+use bytes::Bytes;
+use futures::FutureExt;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::Status;
 use tonic::body::Body;
 
@@ -36,8 +41,10 @@ const CONNECTION_WINDOW: u32 = 8 << 20;
 const MAX_FRAME_SIZE: u32 = 16 << 10;
 /// Largest header block the host accepts (hyper's and tonic's default).
 const MAX_HEADER_LIST_SIZE: u32 = 16 << 10;
-/// Bytes hyper buffers per stream before a sender waits for the peer.
+/// Bytes h2 buffers per stream before a sender waits for the peer.
 const MAX_SEND_BUF_SIZE: usize = 1 << 20;
+/// Streams opened before the plugin's SETTINGS say how many it allows.
+const INITIAL_MAX_SEND_STREAMS: usize = 100;
 
 /// The `user-agent` of calls that carry none.
 const USER_AGENT: &str = concat!("rpcplugin/", env!("CARGO_PKG_VERSION"));
@@ -46,13 +53,13 @@ const USER_AGENT: &str = concat!("rpcplugin/", env!("CARGO_PKG_VERSION"));
 /// or [`Broker::dial`](crate::Broker::dial): hand it to any tonic-generated
 /// client.
 ///
-/// Cloning is cheap (a reference count and a queue handle) and every clone
-/// shares the one HTTP/2 connection, so clone freely for concurrent calls.
-/// When the connection ends (the plugin exited, or closed it), every call
-/// fails at once with status `Unavailable` whose source is
-/// [`ChannelError::Closed`]; [`PluginChannel::is_closed`] tells beforehand.
-/// A `grpc-timeout` set with [`tonic::Request::set_timeout`] is enforced
-/// here as well as by the plugin.
+/// Cloning is cheap (two reference counts) and every clone shares the one
+/// HTTP/2 connection, so clone freely for concurrent calls. When the
+/// connection ends (the plugin exited, or closed it), every call fails at
+/// once with status `Unavailable` whose source is [`ChannelError::Closed`];
+/// [`PluginChannel::is_closed`] tells beforehand. A `grpc-timeout` set with
+/// [`tonic::Request::set_timeout`] is enforced here as well as by the
+/// plugin.
 ///
 /// ```no_run
 /// # async fn demo(client: rpcplugin_runtime::Client) -> Result<(), tonic::Status> {
@@ -63,16 +70,16 @@ const USER_AGENT: &str = concat!("rpcplugin/", env!("CARGO_PKG_VERSION"));
 /// ```
 #[derive(Clone)]
 pub struct PluginChannel {
-    send: http2::SendRequest<Body>,
+    send: h2::client::SendRequest<Bytes>,
     conn: Arc<ConnState>,
 }
 
-/// What every clone knows about the connection.
-struct ConnState {
+/// What every clone and every response body knows about the connection.
+pub(crate) struct ConnState {
     addr: String,
     /// Set by the connection task when the connection has ended: the error
     /// that ended it, if any.
-    end: OnceLock<Option<Arc<hyper::Error>>>,
+    end: OnceLock<Option<Arc<h2::Error>>>,
 }
 
 impl fmt::Debug for PluginChannel {
@@ -87,11 +94,11 @@ impl fmt::Debug for PluginChannel {
 impl PluginChannel {
     /// Runs the HTTP/2 handshake on a connected stream and spawns the task
     /// that drives the connection from then on.
-    pub(crate) async fn handshake<T>(io: T, addr: String) -> Result<PluginChannel, hyper::Error>
+    pub(crate) async fn handshake<T>(io: T, addr: String) -> Result<PluginChannel, h2::Error>
     where
-        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, connection) = builder().handshake::<T, Body>(io).await?;
+        let (send, connection) = builder().handshake::<T, Bytes>(io).await?;
         let conn = Arc::new(ConnState {
             addr,
             end: OnceLock::new(),
@@ -102,7 +109,7 @@ impl PluginChannel {
 
     /// Whether the connection has ended; calls then fail at once.
     pub fn is_closed(&self) -> bool {
-        self.send.is_closed()
+        self.conn.end.get().is_some()
     }
 
     /// The plugin address this channel is connected to.
@@ -111,29 +118,27 @@ impl PluginChannel {
     }
 }
 
-/// hyper's HTTP/2 client settings, every one spelled out: these are the
-/// values tonic's `Endpoint` produced for this crate before (windows set,
-/// adaptive window off, no keep-alive pings: the peer is a local process
-/// whose death closes the socket).
-fn builder() -> http2::Builder<TokioExecutor> {
-    let mut builder = http2::Builder::new(TokioExecutor::new());
+/// The HTTP/2 client settings, every one spelled out. They are the values
+/// tonic's `Endpoint` (through hyper) used for this crate before: windows
+/// set, no adaptive window and no keep-alive pings (the peer is a local
+/// process whose death closes the socket), no server push.
+fn builder() -> h2::client::Builder {
+    let mut builder = h2::client::Builder::new();
     builder
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        .adaptive_window(false)
         .max_frame_size(MAX_FRAME_SIZE)
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
-        .max_send_buf_size(MAX_SEND_BUF_SIZE)
-        .keep_alive_interval(None::<Duration>)
-        .keep_alive_while_idle(false);
+        .max_send_buffer_size(MAX_SEND_BUF_SIZE)
+        .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
+        .enable_push(false);
     builder
 }
 
 /// Drives the connection until it ends, then records how.
 async fn drive<F>(connection: F, conn: Arc<ConnState>)
 where
-    F: Future<Output = hyper::Result<()>>,
+    F: Future<Output = Result<(), h2::Error>>,
 {
     let end = connection.await.err();
     match &end {
@@ -144,7 +149,7 @@ where
 }
 
 impl ConnState {
-    fn closed(&self, cause: Option<Arc<hyper::Error>>) -> Status {
+    fn closed(&self, cause: Option<Arc<h2::Error>>) -> Status {
         ChannelError::Closed {
             addr: self.addr.clone(),
             cause: cause.or_else(|| self.end.get().cloned().flatten()),
@@ -152,13 +157,10 @@ impl ConnState {
         .into_status()
     }
 
-    /// A failed call: the connection's end when that is what failed it.
-    fn call_failed(&self, err: hyper::Error) -> Status {
-        let connection_gone = err.is_canceled()
-            || err.is_closed()
-            || self.end.get().is_some()
-            || connection_error(&err);
-        if connection_gone {
+    /// A failed call: the connection's end when that is what failed it
+    /// (an I/O error, a GOAWAY), otherwise the call's own stream error.
+    fn call_failed(&self, err: h2::Error) -> Status {
+        if err.is_io() || err.is_go_away() || self.end.get().is_some() {
             self.closed(Some(Arc::new(err)))
         } else {
             ChannelError::Call {
@@ -170,20 +172,36 @@ impl ConnState {
     }
 }
 
-/// Whether a call failed because its connection did: an I/O error or a
-/// GOAWAY under it, rather than a reset of its own stream.
-fn connection_error(err: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return h2.is_io() || h2.is_go_away();
+/// One call: open the stream, send the body while waiting for the
+/// response head, hand the rest of a streaming body to a task of its own.
+async fn exchange(
+    mut send: h2::client::SendRequest<Bytes>,
+    req: Request<Body>,
+    conn: Arc<ConnState>,
+) -> Result<Response<ResponseBody>, Status> {
+    let (head, body) = req.into_parts();
+    let end_of_stream = http_body::Body::is_end_stream(&body);
+    poll_fn(|cx| send.poll_ready(cx))
+        .await
+        .map_err(|err| conn.call_failed(err))?;
+    let (mut response, stream) = send
+        .send_request(Request::from_parts(head, ()), end_of_stream)
+        .map_err(|err| conn.call_failed(err))?;
+    let mut pump = (!end_of_stream).then(|| Pump::new(body, stream));
+    let head = poll_fn(|cx| {
+        if let Some(sending) = &mut pump
+            && sending.poll_unpin(cx).is_ready()
+        {
+            pump = None;
         }
-        if e.is::<std::io::Error>() {
-            return true;
-        }
-        source = e.source();
+        response.poll_unpin(cx)
+    })
+    .await
+    .map_err(|err| conn.call_failed(err))?;
+    if let Some(rest) = pump {
+        tokio::spawn(rest);
     }
-    false
+    Ok(head.map(|recv| ResponseBody::new(recv, conn)))
 }
 
 /// Gives a request without one the origin every call on this channel uses
@@ -209,7 +227,7 @@ fn prepare(req: &mut Request<Body>) {
 /// The answer to one call on a [`PluginChannel`]: the response head, with
 /// the body still streaming.
 pub struct ResponseFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Incoming>, Status>> + Send>>,
+    inner: Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Status>> + Send>>,
 }
 
 impl fmt::Debug for ResponseFuture {
@@ -219,7 +237,7 @@ impl fmt::Debug for ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Incoming>, Status>;
+    type Output = Result<Response<ResponseBody>, Status>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
@@ -227,11 +245,11 @@ impl Future for ResponseFuture {
 }
 
 impl tower::Service<Request<Body>> for PluginChannel {
-    type Response = Response<Incoming>;
+    type Response = Response<ResponseBody>;
     type Error = Status;
     type Future = ResponseFuture;
 
-    /// Always ready: the connection queues calls itself, and a closed
+    /// Always ready: each call waits for a free stream itself, and a closed
     /// connection is reported by the call (generated clients would turn a
     /// readiness error into a bare `Unknown`).
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
@@ -239,7 +257,7 @@ impl tower::Service<Request<Body>> for PluginChannel {
     }
 
     fn call(&mut self, mut req: Request<Body>) -> ResponseFuture {
-        if self.send.is_closed() {
+        if self.is_closed() {
             let status = self.conn.closed(None);
             return ResponseFuture {
                 inner: Box::pin(std::future::ready(Err(status))),
@@ -247,17 +265,16 @@ impl tower::Service<Request<Body>> for PluginChannel {
         }
         prepare(&mut req);
         let deadline = deadline::from_headers(req.headers());
-        let sent = self.send.send_request(req);
-        let conn = self.conn.clone();
+        let call = exchange(self.send.clone(), req, self.conn.clone());
         let inner = async move {
-            let answer = match deadline {
-                None => sent.await,
-                Some(timeout) => match tokio::time::timeout(timeout, sent).await {
-                    Ok(answer) => answer,
-                    Err(_) => return Err(ChannelError::DeadlineExceeded { timeout }.into_status()),
-                },
-            };
-            answer.map_err(|err| conn.call_failed(err))
+            match deadline {
+                None => call.await,
+                Some(timeout) => tokio::time::timeout(timeout, call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ChannelError::DeadlineExceeded { timeout }.into_status())
+                    }),
+            }
         };
         ResponseFuture {
             inner: Box::pin(inner),

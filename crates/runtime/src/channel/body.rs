@@ -1,0 +1,185 @@
+//! Request bodies out and response bodies in, on the caller's side of the
+//! HTTP/2 connection: no task between the call and its stream.
+
+use super::ConnState;
+use bytes::Bytes;
+use h2::{Reason, RecvStream, SendStream};
+use http_body::{Body as _, Frame};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use tonic::Status;
+use tonic::body::Body;
+
+/// Sends a request body on its stream as the peer's flow control allows.
+///
+/// The first DATA frame goes out with the request head, without waiting for
+/// stream capacity (which h2 grants only once the conn task has opened the
+/// stream: a round trip through that task on every unary call). Each later
+/// non-empty chunk waits until the previous ones left h2's send buffer, so
+/// at most one chunk is held there.
+///
+/// The call polls it beside the response; a streaming request whose
+/// response head arrives first is finished by a task of its own.
+pub(super) struct Pump {
+    body: Body,
+    stream: SendStream<Bytes>,
+    /// A frame taken from the body that waits for capacity.
+    waiting: Option<Frame<Bytes>>,
+    sent_data: bool,
+}
+
+impl Pump {
+    pub(super) fn new(body: Body, stream: SendStream<Bytes>) -> Pump {
+        Pump {
+            body,
+            stream,
+            waiting: None,
+            sent_data: false,
+        }
+    }
+
+    /// The body's next frame, `None` once it has ended or failed (a
+    /// failure resets the stream, so nothing more can be sent on it).
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
+        match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+            Some(Ok(frame)) => Poll::Ready(Some(frame)),
+            None => Poll::Ready(None),
+            Some(Err(status)) => {
+                tracing::debug!(%status, "request body failed; cancelling the stream");
+                self.stream.send_reset(Reason::CANCEL);
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    /// Whether `frame` must wait for the data before it to be sent.
+    fn must_wait(&self, frame: &Frame<Bytes>) -> bool {
+        self.sent_data
+            && self.stream.capacity() == 0
+            && frame.data_ref().is_some_and(|d| !d.is_empty())
+    }
+}
+
+impl Future for Pump {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            // The peer reset the stream (or the connection failed): nobody
+            // reads the rest.
+            if let Poll::Ready(reset) = this.stream.poll_reset(cx) {
+                tracing::trace!(?reset, "request stream reset by the plugin");
+                return Poll::Ready(());
+            }
+            let frame = match this.waiting.take() {
+                Some(frame) => frame,
+                None => match ready!(this.poll_body(cx)) {
+                    Some(frame) => frame,
+                    None => {
+                        let _ = this.stream.send_data(Bytes::new(), true);
+                        return Poll::Ready(());
+                    }
+                },
+            };
+            if this.must_wait(&frame) {
+                this.stream.reserve_capacity(1);
+                match this.stream.poll_capacity(cx) {
+                    Poll::Pending => {
+                        this.waiting = Some(frame);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Some(Ok(_))) => {}
+                    Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                }
+            }
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        let _ = this.stream.send_trailers(trailers);
+                        return Poll::Ready(());
+                    }
+                    continue;
+                }
+            };
+            // One frame of look-ahead, so that the last DATA frame carries
+            // END_STREAM: a unary request is then HEADERS and one DATA
+            // frame, as gRPC's own clients send it. (grpc-go answers a
+            // request that is not half-closed with an extra RST_STREAM.)
+            let (end, next) = match this.body.is_end_stream() {
+                true => (true, None),
+                false => match this.poll_body(cx) {
+                    Poll::Ready(None) => (true, None),
+                    Poll::Ready(Some(next)) => (false, Some(next)),
+                    Poll::Pending => (false, None),
+                },
+            };
+            this.sent_data |= !data.is_empty();
+            if this.stream.send_data(data, end).is_err() || end {
+                return Poll::Ready(());
+            }
+            this.waiting = next;
+        }
+    }
+}
+
+/// The body of a plugin's response: DATA frames, then the trailers that
+/// carry the gRPC status. Received bytes are handed back to flow control as
+/// soon as they are passed on.
+pub struct ResponseBody {
+    recv: RecvStream,
+    data_done: bool,
+    conn: Arc<ConnState>,
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("stream", &self.recv.stream_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    pub(super) fn new(recv: RecvStream, conn: Arc<ConnState>) -> ResponseBody {
+        ResponseBody {
+            recv,
+            data_done: false,
+            conn,
+        }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.get_mut();
+        if !this.data_done {
+            match ready!(this.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(err)) => return Poll::Ready(Some(Err(this.conn.call_failed(err)))),
+                None => this.data_done = true,
+            }
+        }
+        match ready!(this.recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(err) => Poll::Ready(Some(Err(this.conn.call_failed(err)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+}
