@@ -359,7 +359,7 @@ impl ClientBuilder {
         tracing::debug!(addr = %connected.addr, version = connected.handshake.app_version, "connected");
         let client = Client::assemble(
             connected,
-            launched,
+            (launched.watch, Some(launched._socket_dir)),
             tail,
             tasks,
             shutdown,
