@@ -8,7 +8,8 @@
 )]
 
 use serde_json::Value;
-use std::process::Command;
+use std::io::Read as _;
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin");
 
@@ -115,4 +116,81 @@ fn serve_kv_refuses_to_run_without_its_host() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin"));
+}
+
+/// `rpcplugin probe` of its own `serve-kv` with debug logging, so that it
+/// logs many lines on stderr.
+fn logging_probe(no_color: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["probe", "--json", BIN, "--arg", "serve-kv", "--pings", "1"])
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(value) = no_color {
+        cmd.env("NO_COLOR", value);
+    }
+    cmd
+}
+
+/// Runs `cmd` with its stderr on a new pseudo-terminal and returns what it
+/// wrote there.
+fn stderr_on_a_terminal(mut cmd: Command) -> Vec<u8> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut child = cmd.stderr(terminal).spawn().unwrap();
+    // The command held the only other handle on the terminal: once the child
+    // exits, reading the master side ends with EIO.
+    drop(cmd);
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut chunk) {
+            out.extend_from_slice(&chunk[..n]);
+        }
+        out
+    });
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap()
+}
+
+const ESC: u8 = 0x1b;
+
+#[test]
+fn logs_on_a_pipe_carry_no_colour_codes() {
+    let out = logging_probe(None).stderr(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "nothing was logged: {stderr}");
+    assert!(
+        !out.stderr.contains(&ESC),
+        "colour codes on a pipe: {stderr}"
+    );
+}
+
+#[test]
+fn logs_on_a_terminal_are_coloured_unless_no_color_is_set() {
+    let coloured = stderr_on_a_terminal(logging_probe(None));
+    assert!(
+        coloured.contains(&ESC),
+        "no colour on a terminal: {}",
+        String::from_utf8_lossy(&coloured)
+    );
+    for no_color in ["1", "true"] {
+        let plain = stderr_on_a_terminal(logging_probe(Some(no_color)));
+        let text = String::from_utf8_lossy(&plain);
+        assert!(text.contains("DEBUG"), "nothing was logged: {text}");
+        assert!(!plain.contains(&ESC), "NO_COLOR={no_color} ignored: {text}");
+    }
+    // An empty NO_COLOR does not count as set.
+    assert!(stderr_on_a_terminal(logging_probe(Some(""))).contains(&ESC));
 }
