@@ -180,3 +180,8 @@ fn remove_dir(dir: &Path) -> Result<(), Error> {
         _ => Ok(()),
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -85,3 +85,8 @@ pub const CORE_PROTOCOL_VERSION: u32 = 1;
 /// assert!(matches!(HandshakeLine::parse(&long), Err(ParseError::TooLong { .. })));
 /// ```
 pub const MAX_LINE_LEN: usize = 64 * 1024;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -116,3 +116,8 @@ macro_rules! include_proto {
         include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
     };
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
