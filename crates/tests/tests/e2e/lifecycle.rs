@@ -307,3 +307,26 @@ async fn the_plugin_stops_when_its_host_is_killed() {
         "socket {socket} left behind"
     );
 }
+
+#[tokio::test]
+async fn sockets_go_in_the_directory_the_host_names() {
+    let scratch = Scratch::new();
+    let base = scratch.path().join("sockets");
+    std::fs::create_dir(&base).expect("mkdir");
+    let mut client = builder(mode::NORMAL, &scratch)
+        .socket_dir(&base)
+        .start()
+        .await
+        .expect("start");
+    let socket_dir = scratch.report().socket_dir;
+    assert!(
+        std::path::Path::new(&socket_dir).starts_with(&base),
+        "{socket_dir} is not under {base:?}"
+    );
+    kill_cleanly(&mut client, &scratch).await;
+    assert_eq!(
+        std::fs::read_dir(&base).expect("list").count(),
+        0,
+        "the private directory was left behind"
+    );
+}
