@@ -30,7 +30,7 @@ pub mod diag;
 pub mod types;
 mod value;
 
-pub use value::{CodecError, REFINED_UNKNOWN_EXT, UNKNOWN_EXT, Value};
+pub use value::{CodecError, MAX_DEPTH, REFINED_UNKNOWN_EXT, UNKNOWN_EXT, Value};
 
 /// Protocol 6: generated messages, `provider_client` and `provider_server`.
 #[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]

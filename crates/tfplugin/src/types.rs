@@ -33,6 +33,7 @@ pub fn collection(kind: &str, element: &[u8]) -> Vec<u8> {
 /// use rpcplugin_tfplugin::types;
 /// assert_eq!(types::display(br#"["map",["list","number"]]"#), "map(list(number))");
 /// assert_eq!(types::display(types::STRING), "string");
+/// assert_eq!(types::display(br#"["tuple",["string","bool"]]"#), "tuple([string, bool])");
 /// ```
 pub fn display(type_json: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(type_json) {
@@ -53,7 +54,7 @@ fn render(v: &serde_json::Value) -> String {
                     .collect();
                 format!("{kind}({{{}}})", inner.join(", "))
             }
-            [J::String(kind), J::Array(elems)] => {
+            [J::String(kind), J::Array(elems)] if kind == "tuple" => {
                 let inner: Vec<String> = elems.iter().map(render).collect();
                 format!("{kind}([{}])", inner.join(", "))
             }

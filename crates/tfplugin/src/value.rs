@@ -11,6 +11,10 @@
 use crate::tfplugin6::DynamicValue;
 use std::collections::BTreeMap;
 
+/// The deepest msgpack nesting decoded (objects in lists in maps ...);
+/// deeper input is an error rather than deep recursion.
+pub const MAX_DEPTH: usize = 64;
+
 /// The msgpack extension type of an unknown value without refinements.
 pub const UNKNOWN_EXT: i8 = 0;
 /// The msgpack extension type of a refined unknown value (decoded as
@@ -151,11 +155,12 @@ impl Value {
         })
     }
 
-    /// Decodes one msgpack value; trailing bytes are an error. Nesting is
-    /// bounded by rmpv's depth limit.
+    /// Decodes one msgpack value; trailing bytes are an error, and so is
+    /// nesting deeper than [`MAX_DEPTH`].
     pub fn from_msgpack(bytes: &[u8]) -> Result<Value, CodecError> {
         let mut rest = bytes;
-        let raw = rmpv::decode::read_value(&mut rest).map_err(CodecError::Msgpack)?;
+        let raw = // rmpv spends two units of its budget per nesting level.
+        rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH * 2 + 2).map_err(CodecError::Msgpack)?;
         if !rest.is_empty() {
             return Err(CodecError::TrailingBytes(rest.len()));
         }
@@ -314,7 +319,13 @@ mod tests {
         assert!(matches!(Value::from_json(b"{"), Err(CodecError::Json(_))));
         // A deeply nested array: an error, not a stack overflow.
         let deep = vec![0x91u8; 100_000];
-        assert!(Value::from_msgpack(&deep).is_err());
+        assert!(matches!(
+            Value::from_msgpack(&deep),
+            Err(CodecError::Msgpack(_))
+        ));
+        let mut ok = vec![0x91u8; MAX_DEPTH - 1];
+        ok.push(0xc0);
+        assert!(Value::from_msgpack(&ok).is_ok());
     }
 
     #[test]
