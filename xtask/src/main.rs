@@ -10,6 +10,7 @@ mod compat_doc;
 mod matrix;
 mod pki;
 mod reliability;
+mod tofu;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ enum Command {
     /// Faults, rogue peers, fuzzing, load and leak checks; regenerates
     /// docs/reliability.md.
     Reliability(reliability::Args),
+    /// Real OpenTofu against the Rust example provider and its Go twin;
+    /// regenerates the marked OpenTofu sections of docs/.
+    Tofu(tofu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(&project_root(), &args),
         Command::Reliability(args) => reliability::run(&project_root(), &args),
+        Command::Tofu(args) => tofu::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
         Command::Matrix {
             filter,
