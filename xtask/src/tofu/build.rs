@@ -52,7 +52,7 @@ fn require_go() -> Result<String> {
         Err(err) => bail!(
             "Go (the `go` command) is not installed or not on PATH ({err}): \
              cargo xtask tofu builds OpenTofu {OPENTOFU_VERSION} and the Go reference provider \
-             from the Go module proxy; install Go >= 1.24 and retry"
+             from the Go module proxy; install Go >= 1.25 (peers/go/go.mod) and retry"
         ),
     }
 }
