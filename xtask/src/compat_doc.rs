@@ -45,8 +45,9 @@ pub(crate) fn write(
     check: bool,
 ) -> Result<()> {
     let path = root.join(PATH);
-    let new = render(rows, probe, versions);
     let old = fs::read_to_string(&path).unwrap_or_default();
+    // Keeps the section `cargo xtask tofu` generates.
+    let new = crate::tofu::doc::carry_section(&old, render(rows, probe, versions));
     fs::write(&path, &new)?;
     eprintln!("matrix: wrote {}", path.display());
     if check && stable_view(&old) != stable_view(&new) {

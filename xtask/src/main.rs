@@ -11,6 +11,7 @@ mod flake;
 mod matrix;
 mod pki;
 mod reliability;
+mod tofu;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +60,9 @@ enum Command {
     /// Run every test binary N times and the doctests a few times; list
     /// every failed test with its count (target/flake/report.json).
     Flake(flake::Args),
+    /// Real OpenTofu against the Rust example provider and its Go twin;
+    /// regenerates the marked OpenTofu sections of docs/.
+    Tofu(tofu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&project_root(), &args),
         Command::Reliability(args) => reliability::run(&project_root(), &args),
         Command::Flake(args) => flake::run(&project_root(), &args),
+        Command::Tofu(args) => tofu::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
         Command::Matrix {
             filter,

@@ -3,7 +3,9 @@
 //! - `rpcplugin probe PATH`: launches any go-plugin plugin (Go, Python, Rust,
 //!   Terraform providers with `--preset terraform`) and reports what it
 //!   negotiated: handshake, transport, TLS version, cipher, key types,
-//!   health, round-trip time, and its stderr; on failure, a diagnosis.
+//!   health, round-trip time, and its stderr; on failure, a diagnosis. With
+//!   `--preset terraform` it also reads the provider's schema (protocol 6
+//!   or 5) and lists its resources, data sources and functions.
 //! - `rpcplugin validate-connection --client go --server python`: actually
 //!   connects one host library to one plugin library with go-plugin's KV
 //!   example service and, on failure, names the known cause and the setups
@@ -12,6 +14,7 @@
 //!   example (cookie BASIC_PLUGIN=hello, version 1), for testing hosts.
 
 mod probe;
+mod schema;
 mod serve_kv;
 mod validate;
 

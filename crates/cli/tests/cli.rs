@@ -194,3 +194,41 @@ fn logs_on_a_terminal_are_coloured_unless_no_color_is_set() {
     // An empty NO_COLOR does not count as set.
     assert!(stderr_on_a_terminal(logging_probe(Some(""))).contains(&ESC));
 }
+
+/// `--preset terraform` reads a schema only from a provider protocol: a
+/// go-plugin plugin on another protocol is reported, not misread. (Reading
+/// real providers' schemas is checked by `cargo xtask tofu` against the
+/// example provider, its Go twin and terraform-provider-time.)
+#[test]
+fn terraform_preset_reports_a_plugin_that_is_not_a_provider() {
+    let (code, r) = probe(&[
+        BIN,
+        "--arg",
+        "serve-kv",
+        "--preset",
+        "terraform",
+        "--cookie",
+        "BASIC_PLUGIN=hello",
+        "--versions",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["health"], "SERVING");
+    assert!(r["schema"].is_null(), "{r}");
+    assert!(
+        r["schema_error"]
+            .as_str()
+            .unwrap()
+            .contains("protocol version 1 is not a Terraform provider protocol"),
+        "{r}"
+    );
+}
+
+#[test]
+fn terraform_preset_offers_the_terraform_cookie() {
+    // serve-kv wants BASIC_PLUGIN=hello; the preset sends Terraform's cookie.
+    let (code, r) = probe(&[BIN, "--arg", "serve-kv", "--preset", "terraform"]);
+    assert_eq!(code, 1, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("magic cookie"), "{r}");
+}
