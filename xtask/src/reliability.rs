@@ -606,7 +606,7 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
     );
     let _ = writeln!(
         doc,
-        "| {} sequential start / Put+Get / kill cycles | fd count and RSS of the host flat | {} cycles in {:.1} s, {} errors; fds {} → {} (slope {:.3}/cycle; sampled once the cycle's descriptors are closed: in {} cycles up to {} were still closing right after kill returned); RSS {} → {} KiB, least-squares slope {:.3} KiB/cycle after {} warm-up cycles ({:.0} KiB per 1,000 cycles; {:.3} over all cycles); live heap {} → {} bytes, slope {:.2} bytes/cycle | {} |",
+        "| {} sequential start / Put+Get / kill cycles | fd count and RSS of the host flat | {} cycles in {:.1} s, {} errors; fds {} → {} (slope {:.3}/cycle; sampled once the cycle's drops have run: in {} cycles, up to {} descriptors and {} heap bytes were still being freed when kill returned); RSS {} → {} KiB, least-squares slope {:.3} KiB/cycle after {} warm-up cycles ({:.0} KiB per 1,000 cycles; {:.3} over all cycles); live heap {} → {} bytes, slope {:.2} bytes/cycle | {} |",
         thousands(u(c, "planned")),
         thousands(u(c, "cycles")),
         f(c, "seconds"),
@@ -616,6 +616,7 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
         f(c, "fd_slope_per_cycle"),
         u(c, "cycles_with_descriptors_closing_after_kill"),
         u(c, "max_descriptors_closing_after_kill"),
+        thousands(u(c, "max_heap_bytes_freed_after_kill")),
         u(c, "rss_kib_first"),
         u(c, "rss_kib_last"),
         f(c, "rss_slope_kib_per_cycle_after_warmup"),
