@@ -133,7 +133,7 @@ impl PluginServer {
             if let Ok(log) = saved.stderr.try_clone() {
                 crate::logging::set_log_sink(log);
             }
-            super::serve::install_panic_hook();
+            super::serve::install_panic_hook(self.logging.as_deref().unwrap_or("plugin"));
             (Some(saved), Some(rx))
         } else {
             (None, None)

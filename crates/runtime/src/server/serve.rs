@@ -73,11 +73,14 @@ pub(super) fn ignore_sigint() {
     }
 }
 
-/// Panics go to the real stderr, prefixed `panic: `, so a host logs them at
-/// error level (go-plugin does this for Go panics).
-pub(super) fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let line = format!("panic: {info}\n");
+/// Panics go to the real stderr as one hclog JSON line at error level, so
+/// every go-plugin host logs them as errors: hosts before go-plugin 1.5
+/// (OpenTofu 1.10 embeds 1.4.3) log plain `panic: ` lines at debug, but keep
+/// a JSON line's level.
+pub(super) fn install_panic_hook(module: &str) {
+    let layer = crate::logging::HclogLayer::new(module);
+    std::panic::set_hook(Box::new(move |info| {
+        let line = layer.format(tracing::Level::ERROR, &format!("panic: {info}"), &[]);
         crate::logging::write_log_line(line.as_bytes());
     }));
 }

@@ -31,7 +31,6 @@ fn main() -> ExitCode {
     PluginServer::new(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
         .logging(Some("localfs"))
         .version(6, |_ctx| {
-            report_panics_as_errors();
             Routes::new(
                 ProviderServer::new(provider::LocalFs)
                     .max_decoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)
@@ -39,14 +38,4 @@ fn main() -> ExitCode {
             )
         })
         .run()
-}
-
-/// OpenTofu 1.10 embeds go-plugin 1.4.3, which logs plain stderr lines
-/// (`panic: ...` included) at debug level. A panic is logged here as an
-/// hclog error instead, so it shows in OpenTofu's log as an error. Installed
-/// from the service factory, i.e. after the server's own panic hook.
-fn report_panics_as_errors() {
-    std::panic::set_hook(Box::new(|info| {
-        tracing::error!(panic = %info, "provider panicked");
-    }));
 }
