@@ -29,9 +29,11 @@ pub mod proto {
 use proto::kv_server::{Kv, KvServer};
 use proto::{Empty, GetRequest, GetResponse, PutRequest};
 
-/// Largest message the KV server accepts or sends (go-plugin hosts allow
-/// 2^31-1 bytes).
-pub const MAX_MESSAGE_SIZE: usize = i32::MAX as usize;
+/// Largest message the KV server accepts or sends: 256 MiB, the limit every
+/// KV plugin of the cross-language matrix sets (`peers/CONTRACT.md`; the Go
+/// peer sets the same). A bounded receive limit matters: tonic reserves the
+/// size a message's length prefix declares before the bytes arrive.
+pub const MAX_MESSAGE_SIZE: usize = 256 << 20;
 
 /// An in-memory KV store; clones share the same map.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +42,7 @@ pub struct MemoryKv {
 }
 
 impl MemoryKv {
-    /// The gRPC service for this store, with go-plugin's message limits.
+    /// The gRPC service for this store, with [`MAX_MESSAGE_SIZE`] limits.
     ///
     /// ```
     /// let service = rpcplugin_kv::MemoryKv::default().into_service();

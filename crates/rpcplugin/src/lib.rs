@@ -83,8 +83,8 @@ pub use rpcplugin_transport as transport;
 
 pub use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 pub use rpcplugin_runtime::{
-    Broker, Client, ClientBuilder, ClientTls, Error, HealthReporter, MAX_MESSAGE_SIZE,
-    PluginContext, PluginServer, ReattachConfig, Routes, TlsInfo,
+    Broker, Client, ClientBuilder, ClientSet, ClientTls, Error, HealthReporter, MAX_MESSAGE_SIZE,
+    PluginContext, PluginExit, PluginServer, ReattachConfig, Routes, StopHandle, TlsInfo,
 };
 pub use rpcplugin_transport::{Addr, Transport};
 

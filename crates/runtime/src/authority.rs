@@ -15,6 +15,11 @@
 //! authority becomes `localhost`) and re-encoded with literal
 //! representations only, so `h2`'s decoding table stays empty and in step.
 //! Other frames are copied straight through without buffering.
+//!
+//! What the filter buffers is bounded as h2 bounds it: a header block may
+//! hold at most 1 MiB and span at most 80 frames (h2's CONTINUATION count
+//! for that size, CVE-2023-45288), and its decoded list at most 1 MiB.
+//! Beyond that the connection fails before h2 sees the block.
 
 use std::io;
 use std::pin::Pin;
@@ -38,6 +43,12 @@ const MAX_BLOCK: usize = 1 << 20;
 /// let a small block stand for a huge list, which hyper would refuse only
 /// after this filter had expanded it; 64 times hyper's default limit.
 const MAX_HEADER_LIST: usize = 1 << 20;
+/// Most frames (HEADERS and CONTINUATION) one header block may span.
+/// Empty CONTINUATION frames add nothing to the block, so only a frame
+/// count stops a block that never ends (CVE-2023-45288). As h2 counts:
+/// the frames a full-size block needs at the smallest frame size, plus a
+/// quarter for imperfect packing.
+const MAX_BLOCK_FRAMES: usize = (MAX_BLOCK / MAX_FRAME) * 5 / 4;
 
 struct Pending {
     /// The frames as received, replayed as they are when nothing needs fixing.
@@ -46,6 +57,8 @@ struct Pending {
     end_stream: bool,
     priority: Option<[u8; 5]>,
     block: Vec<u8>,
+    /// Frames of this block so far, HEADERS included.
+    frames: usize,
 }
 
 /// A server-side connection whose client header blocks are normalised.
@@ -80,6 +93,15 @@ impl<S> AuthorityFix<S> {
             pass_all: false,
             rewriting: false,
         }
+    }
+
+    /// A filter for a connection whose client preface was already read
+    /// (and checked) by the caller; it is replayed to the server first.
+    pub(crate) fn after_preface(inner: S) -> AuthorityFix<S> {
+        let mut fix = AuthorityFix::new(inner);
+        fix.preface_left = 0;
+        fix.out.extend_from_slice(crate::incoming::PREFACE);
+        fix
     }
 
     /// Moves as much of `inbuf` to `out` as can be decided now.
@@ -130,6 +152,10 @@ impl<S> AuthorityFix<S> {
             if kind == TYPE_HEADERS {
                 self.start_headers(frame, flags, stream_id)?;
             } else if let Some(pending) = self.pending.as_mut() {
+                pending.frames += 1;
+                if pending.frames > MAX_BLOCK_FRAMES {
+                    return Err(invalid("header block spans too many CONTINUATION frames"));
+                }
                 pending.block.extend_from_slice(frame);
                 if pending.block.len() > MAX_BLOCK {
                     return Err(invalid("header block too large"));
@@ -176,6 +202,7 @@ impl<S> AuthorityFix<S> {
             end_stream: flags & FLAG_END_STREAM != 0,
             priority,
             block: fragment.to_vec(),
+            frames: 1,
         });
         Ok(())
     }
@@ -500,6 +527,43 @@ mod tests {
         input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block));
         // No authority to fix, so it passes through untouched.
         assert_eq!(fuzz_authority_filter(&input).unwrap(), input);
+    }
+
+    #[test]
+    fn a_continuation_flood_is_refused() {
+        // A header block that never ends: one HEADERS frame without
+        // END_HEADERS, then empty CONTINUATION frames (CVE-2023-45288).
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, 0, 1, &[0x82]));
+        for _ in 0..100_000 {
+            input.extend(frame(TYPE_CONTINUATION, 0, 1, &[]));
+        }
+        assert_eq!(fuzz_authority_filter(&input), None);
+    }
+
+    #[test]
+    fn a_block_split_into_the_most_frames_allowed_passes() {
+        let block = loona_hpack::Encoder::new().encode([
+            (&b":authority"[..], &b"tmp%2Fp"[..]),
+            (b":path", b"/proto.KV/Get"),
+        ]);
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, 0, 1, &block[..1]));
+        for _ in 0..MAX_BLOCK_FRAMES - 2 {
+            input.extend(frame(TYPE_CONTINUATION, 0, 1, &[]));
+        }
+        input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 1, &block[1..]));
+        let out = fuzz_authority_filter(&input).unwrap();
+        let got = decode_headers(&out);
+        assert_eq!(got[0], (b":authority".to_vec(), b"localhost".to_vec()));
+        // One frame more is refused.
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(TYPE_HEADERS, 0, 1, &block[..1]));
+        for _ in 0..MAX_BLOCK_FRAMES - 1 {
+            input.extend(frame(TYPE_CONTINUATION, 0, 1, &[]));
+        }
+        input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 1, &block[1..]));
+        assert_eq!(fuzz_authority_filter(&input), None);
     }
 
     #[test]

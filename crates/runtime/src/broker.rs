@@ -119,7 +119,7 @@ impl Broker {
         let addr = listener.local_addr().clone();
         let tls = self.inner.tls.as_ref().map(|t| t.server.clone());
         let shutdown = self.inner.shutdown.clone();
-        let incoming = conn::incoming(listener, tls);
+        let incoming = crate::incoming::incoming(listener, tls);
         let server = tokio::spawn(async move {
             let _own_dir = own_dir;
             let served = Server::builder()

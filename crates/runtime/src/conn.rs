@@ -1,20 +1,19 @@
 //! Connections under tonic: TLS on top of transport streams, for both the
-//! serving side (incoming streams fed to `serve_with_incoming`) and the
-//! dialling side (a tonic connector).
+//! serving side (the connection type `incoming` feeds to
+//! `serve_with_incoming`) and the dialling side (a tonic connector).
 
 use crate::authority::AuthorityFix;
 use crate::error::Error;
 use hyper_util::rt::TokioIo;
 use rpcplugin_certs::KeyType;
-use rpcplugin_transport::{Addr, Listener, Stream};
+use rpcplugin_transport::{Addr, Stream};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsConnector;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint};
 
@@ -116,67 +115,6 @@ impl<T: AsyncWrite + Unpin, P: AsyncWrite + Unpin> AsyncWrite for Conn<T, P> {
             Conn::Tls(s) => s.is_write_vectored(),
         }
     }
-}
-
-/// Accepts connections on `listener`, runs each TLS handshake in its own
-/// task (a slow or hostile peer never blocks the accept loop), and yields
-/// only the connections that completed it. The loop ends when the returned
-/// stream is dropped.
-pub(crate) fn incoming(
-    listener: Listener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-) -> tokio_stream::wrappers::ReceiverStream<io::Result<ServerConn>> {
-    let (tx, rx) = mpsc::channel::<io::Result<ServerConn>>(16);
-    let acceptor = tls.map(TlsAcceptor::from);
-    tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = tx.closed() => break,
-            };
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let Some(acceptor) = acceptor.clone() else {
-                if tx
-                    .send(Ok(Conn::Plain(AuthorityFix::new(stream))))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                continue;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() != Some(b"h2") => {
-                        // A client that offers no ALPN at all gets through
-                        // rustls; grpc-go refuses it, and so does this.
-                        tracing::warn!(
-                            "TLS client did not negotiate ALPN h2, which gRPC requires; connection refused"
-                        )
-                    }
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(Conn::Tls(Box::new(tls)))).await;
-                    }
-                    Ok(Err(err)) => {
-                        tracing::warn!(%err, "TLS handshake with a client failed; connection refused")
-                    }
-                    Err(_) => {
-                        tracing::warn!("TLS handshake with a client timed out; connection dropped")
-                    }
-                }
-            });
-        }
-        drop(listener);
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 /// Where the dialling side records what the last TLS handshake negotiated.
@@ -310,47 +248,3 @@ impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
 }
 
 crate::io_util::write_through!(Replay);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rpcplugin_certs::{Identity, PeerTrust};
-    use rpcplugin_transport::ListenConfig;
-    use tokio_stream::StreamExt;
-
-    /// Whether `incoming` yields a TLS connection from a client with the
-    /// right certificate that offers `alpn`.
-    async fn served(alpn: Vec<Vec<u8>>) -> bool {
-        let host = Identity::generate(KeyType::EcP256).unwrap();
-        let plugin = Identity::generate(KeyType::EcP256).unwrap();
-        let server =
-            rpcplugin_certs::server_config(&plugin, PeerTrust::Pinned(host.cert_der().clone()))
-                .unwrap();
-        let client = rpcplugin_certs::client_config(
-            Some(&host),
-            PeerTrust::Pinned(plugin.cert_der().clone()),
-        )
-        .unwrap();
-        let mut client = Arc::unwrap_or_clone(client);
-        client.alpn_protocols = alpn;
-        let listener = Listener::bind(&ListenConfig::default()).unwrap();
-        let addr = listener.local_addr().clone();
-        let mut incoming = incoming(listener, Some(server));
-        let stream = rpcplugin_transport::dial(&addr).await.unwrap();
-        let _tls = TlsConnector::from(Arc::new(client))
-            .connect(rpcplugin_certs::server_name(), stream)
-            .await;
-        tokio::time::timeout(Duration::from_millis(500), incoming.next())
-            .await
-            .is_ok()
-    }
-
-    #[tokio::test]
-    async fn tls_clients_must_negotiate_h2() {
-        assert!(served(vec![b"h2".to_vec()]).await);
-        assert!(
-            !served(Vec::new()).await,
-            "a client without ALPN was served"
-        );
-    }
-}

@@ -161,6 +161,17 @@ pub enum Error {
         /// A likely cause, when one is recognised.
         hint: Option<&'static str>,
     },
+    /// The plugin process has exited: calls to it cannot succeed.
+    #[error("the plugin process exited ({exit}){}{}", status_text(.status), tail(.stderr_tail))]
+    PluginGone {
+        /// How it ended.
+        exit: crate::client::PluginExit,
+        /// Last lines of the plugin's stderr.
+        stderr_tail: String,
+        /// The failed call that noticed, if a call did.
+        #[source]
+        status: Option<Box<tonic::Status>>,
+    },
     /// Reattaching to a running plugin failed.
     #[error("cannot reattach to plugin: {0}")]
     Reattach(String),
@@ -188,72 +199,129 @@ fn handshake_hint(err: &ParseError) -> &'static str {
     }
 }
 
+fn status_text(status: &Option<Box<tonic::Status>>) -> String {
+    status
+        .as_ref()
+        .map(|s| format!("; the call failed with {:?}: {}", s.code(), s.message()))
+        .unwrap_or_default()
+}
+
 fn hint_text(hint: &Option<&'static str>) -> String {
     hint.map(|h| format!(" (likely cause: {h})"))
         .unwrap_or_default()
 }
 
-/// Recognises common TLS failures in an error text and names the cause.
+/// Likely causes, one sentence each.
+mod cause {
+    pub(super) const KEY_TYPE: &str = "the peer cannot use the key type of a certificate offered (grpcio/BoringSSL cannot verify P-521, for one); choose a P-256 or P-384 key";
+    pub(super) const CLIENT_CERT: &str = "the peer requires a client certificate and none was accepted; check that both sides use AutoMTLS or the same manual TLS setup";
+    pub(super) const WRONG_CERT: &str = "a certificate other than the expected one was presented: the peer's certificate is not pinned on this side or this side's is not trusted there";
+    pub(super) const ALPN: &str =
+        "the peer did not negotiate ALPN h2, which gRPC over TLS requires";
+    pub(super) const PLAINTEXT: &str =
+        "one side speaks TLS and the other plaintext: check that TLS is on or off on both sides";
+    pub(super) const NOT_LISTENING: &str =
+        "the plugin is no longer listening at its address (did it exit?)";
+    pub(super) const CONNECTION_LOST: &str =
+        "the connection to the plugin broke: did the plugin exit? (Client::explain names its exit)";
+    pub(super) const CLOSED_IN_HANDSHAKE: &str = "the plugin closed the connection during the TLS handshake: it refused this host's certificate, or cannot use the key type of one of the certificates (grpcio cannot verify P-521)";
+}
+
+/// When a failure happened: I/O errors mean different things while
+/// connecting and in the middle of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Connect,
+    Call,
+}
+
+/// Names the likely cause of a failure from the typed errors in its source
+/// chain: rustls errors and alerts, and I/O error kinds.
+pub(crate) fn typed_hint(
+    err: &(dyn std::error::Error + 'static),
+    stage: Stage,
+) -> Option<&'static str> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return rustls_hint(tls);
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return rustls_hint(tls);
+            }
+            if let Some(hint) = io_hint(io.kind(), stage) {
+                return Some(hint);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn rustls_hint(err: &rustls::Error) -> Option<&'static str> {
+    use rustls::AlertDescription as Alert;
+    use rustls::{Error as E, PeerIncompatible as P};
+    match err {
+        E::AlertReceived(Alert::HandshakeFailure | Alert::InsufficientSecurity)
+        | E::PeerIncompatible(
+            P::NoSignatureSchemesInCommon | P::NoCertificateRequestSignatureSchemesInCommon,
+        ) => Some(cause::KEY_TYPE),
+        E::AlertReceived(Alert::CertificateRequired) | E::NoCertificatesPresented => {
+            Some(cause::CLIENT_CERT)
+        }
+        E::AlertReceived(Alert::BadCertificate | Alert::UnknownCA | Alert::CertificateUnknown)
+        | E::InvalidCertificate(_) => Some(cause::WRONG_CERT),
+        E::AlertReceived(Alert::NoApplicationProtocol) | E::NoApplicationProtocol => {
+            Some(cause::ALPN)
+        }
+        E::InvalidMessage(_) | E::AlertReceived(Alert::RecordOverflow) => Some(cause::PLAINTEXT),
+        _ => None,
+    }
+}
+
+fn io_hint(kind: io::ErrorKind, stage: Stage) -> Option<&'static str> {
+    match kind {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => Some(cause::NOT_LISTENING),
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::UnexpectedEof => Some(match stage {
+            Stage::Connect => cause::CLOSED_IN_HANDSHAKE,
+            Stage::Call => cause::CONNECTION_LOST,
+        }),
+        _ => None,
+    }
+}
+
+/// Recognises TLS failures in a peer's own words: a gRPC status message from
+/// a Go or Python peer is text, with no typed cause to inspect. Local
+/// failures are named by [`typed_hint`] instead.
 pub(crate) fn tls_hint(text: &str) -> Option<&'static str> {
     let t = text.to_ascii_lowercase();
     let rules: &[(&[&str], &'static str)] = &[
         (
-            &[
-                "nosignatureschemesincommon",
-                "no signature",
-                "handshakefailure",
-                "handshake failure",
-                "insufficient security",
-            ],
-            "the peer cannot use the key type of a certificate offered (grpcio/BoringSSL cannot verify P-521, for one); choose a P-256 or P-384 key",
+            &["handshake failure", "insufficient security", "no signature"],
+            cause::KEY_TYPE,
+        ),
+        (
+            &["certificate required", "no certificates"],
+            cause::CLIENT_CERT,
         ),
         (
             &[
-                "certificaterequired",
-                "certificate required",
-                "peer sent no certificates",
-                "no certificates",
-            ],
-            "the peer requires a client certificate and none was accepted; check that both sides use AutoMTLS or the same manual TLS setup",
-        ),
-        (
-            &[
-                "not the pinned",
-                "unknownissuer",
-                "unknown ca",
-                "badcertificate",
                 "bad certificate",
-                "certificateunknown",
+                "unknown certificate authority",
                 "certificate unknown",
-                "invalid peer certificate",
             ],
-            "a certificate other than the expected one was presented: the peer's certificate is not pinned on this side or this side's is not trusted there",
+            cause::WRONG_CERT,
         ),
-        (
-            &["h2notnegotiated", "alpn", "no application protocol"],
-            "the peer did not negotiate ALPN h2, which gRPC over TLS requires",
-        ),
+        (&["no application protocol"], cause::ALPN),
         (
             &[
-                "invalidcontenttype",
-                "corrupt message",
+                "first record does not look like a tls handshake",
                 "wrong version number",
-                "record overflow",
-                "http/2 preface",
             ],
-            "one side speaks TLS and the other plaintext: check that TLS is on or off on both sides",
-        ),
-        (
-            &["connection refused", "no such file or directory"],
-            "the plugin is no longer listening at its address (did it exit?)",
-        ),
-        (
-            &[
-                "broken pipe",
-                "without sending tls close_notify",
-                "connection reset",
-            ],
-            "the plugin closed the connection during the TLS handshake: it refused this host's certificate, or cannot use the key type of one of the certificates (grpcio cannot verify P-521)",
+            cause::PLAINTEXT,
         ),
     ];
     rules
@@ -279,7 +347,7 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 impl Error {
     pub(crate) fn from_connect(addr: &Addr, err: &tonic::transport::Error) -> Error {
         let reason = chain(err);
-        let hint = tls_hint(&reason);
+        let hint = typed_hint(err, Stage::Connect);
         Error::Connect {
             addr: addr.to_string(),
             reason,
@@ -288,12 +356,9 @@ impl Error {
     }
 
     pub(crate) fn from_status(status: tonic::Status) -> Error {
-        let mut text = status.message().to_owned();
-        if let Some(source) = std::error::Error::source(&status) {
-            text.push_str(": ");
-            text.push_str(&chain(source));
-        }
-        let hint = tls_hint(&text);
+        let hint = std::error::Error::source(&status)
+            .and_then(|source| typed_hint(source, Stage::Call))
+            .or_else(|| tls_hint(status.message()));
         Error::Rpc {
             status: Box::new(status),
             hint,
@@ -317,23 +382,57 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hints() {
-        assert!(
-            tls_hint("received fatal alert: HandshakeFailure")
-                .unwrap()
-                .contains("P-521")
+    fn hints_come_from_typed_causes() {
+        use rustls::AlertDescription as Alert;
+        let tls = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let hint = |e: io::Error, stage| typed_hint(&e, stage);
+        assert_eq!(
+            hint(
+                tls(rustls::Error::AlertReceived(Alert::HandshakeFailure)),
+                Stage::Connect
+            ),
+            Some(cause::KEY_TYPE)
         );
-        assert!(
-            tls_hint("peer sent no certificates")
-                .unwrap()
-                .contains("client certificate")
+        assert_eq!(
+            hint(tls(rustls::Error::NoCertificatesPresented), Stage::Connect),
+            Some(cause::CLIENT_CERT)
         );
-        assert!(
-            tls_hint("InvalidContentType")
-                .unwrap()
-                .contains("plaintext")
+        assert_eq!(
+            hint(
+                tls(rustls::Error::InvalidMessage(
+                    rustls::InvalidMessage::InvalidContentType
+                )),
+                Stage::Connect
+            ),
+            Some(cause::PLAINTEXT)
         );
-        assert_eq!(tls_hint("all good"), None);
+        // A broken pipe means a refusal during the handshake, but a lost
+        // plugin in the middle of a call: never a TLS guess there.
+        let pipe = || io::Error::from(io::ErrorKind::BrokenPipe);
+        assert_eq!(
+            hint(pipe(), Stage::Connect),
+            Some(cause::CLOSED_IN_HANDSHAKE)
+        );
+        assert_eq!(hint(pipe(), Stage::Call), Some(cause::CONNECTION_LOST));
+        assert_eq!(hint(io::Error::other("all good"), Stage::Call), None);
+    }
+
+    #[test]
+    fn a_peers_words_are_read_when_there_is_nothing_typed() {
+        let status = tonic::Status::unavailable(
+            "connection error: desc = \"transport: authentication handshake failed: remote error: tls: handshake failure\"",
+        );
+        assert!(matches!(
+            Error::from_status(status),
+            Error::Rpc {
+                hint: Some(cause::KEY_TYPE),
+                ..
+            }
+        ));
+        assert!(matches!(
+            Error::from_status(tonic::Status::internal("all good")),
+            Error::Rpc { hint: None, .. }
+        ));
     }
 
     #[test]

@@ -19,23 +19,26 @@ mod broker;
 mod client;
 mod conn;
 mod error;
+mod incoming;
 mod io_util;
 mod logging;
+mod parent;
 mod process;
 pub mod proto;
 mod reattach;
+mod rlimit;
 mod server;
 mod services;
 mod shutdown;
 mod stdio;
 
 pub use broker::{BROKER_TIMEOUT, Broker};
-pub use client::{Client, ClientBuilder, ClientTls};
+pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;
 pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};
 pub use reattach::{ReattachAddr, ReattachConfig};
-pub use server::{PluginContext, PluginServer, SHUTDOWN_GRACE};
+pub use server::{DebugServer, DebugStop, PluginContext, PluginServer, SHUTDOWN_GRACE};
 pub use services::{HealthReporter, PLUGIN_HEALTH_SERVICE};
 
 pub use tonic::service::Routes;

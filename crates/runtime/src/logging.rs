@@ -200,8 +200,10 @@ pub struct StderrLine {
 /// protocol notes): an hclog JSON object with a known `@level` and a
 /// six-digit `@timestamp` (or none) keeps its level; a JSON object without a
 /// usable level is logged raw at debug; text lines tagged `[TRACE]` ...
-/// `[ERROR]` keep that level; `panic: ` and `fatal error: ` lines are errors,
-/// and so is every untagged line after them (`in_panic`). Non-string
+/// `[ERROR]` keep that level; `panic: ` and `fatal error: ` lines (and Rust's
+/// own fatal messages: a panic, `memory allocation of N bytes failed`, a
+/// stack overflow, `fatal runtime error: `) are errors, and so is every
+/// untagged line after them (`in_panic`). Non-string
 /// `@level`/`@message`/`@timestamp` values, which crash a Go host, are
 /// handled as text here.
 ///
@@ -214,6 +216,7 @@ pub struct StderrLine {
 /// assert_eq!(line.fields, vec![("free".to_string(), "3".to_string())]);
 /// assert_eq!(parse_stderr_line("[ERROR] boom", false).level, Level::ERROR);
 /// assert_eq!(parse_stderr_line("hello", true).level, Level::ERROR);
+/// assert_eq!(parse_stderr_line("memory allocation of 64 bytes failed", false).level, Level::ERROR);
 /// ```
 pub fn parse_stderr_line(line: &str, in_panic: bool) -> StderrLine {
     let trimmed = line.trim_end_matches(['\r', '\n']);
@@ -237,13 +240,25 @@ pub fn parse_stderr_line(line: &str, in_panic: bool) -> StderrLine {
             return text(level);
         }
     }
-    if trimmed.starts_with("panic: ") || trimmed.starts_with("fatal error: ") {
+    if trimmed.starts_with("panic: ") || trimmed.starts_with("fatal error: ") || rust_fatal(trimmed)
+    {
         return StderrLine {
             starts_panic: true,
             ..text(Level::ERROR)
         };
     }
     text(if in_panic { Level::ERROR } else { Level::DEBUG })
+}
+
+/// What Rust's runtime writes to fd 2 as a process dies: the default panic
+/// message, an abort on allocation failure, a stack overflow, and other
+/// fatal runtime errors. (A Rust plugin's stderr is not redirected, so these
+/// reach the host as Go's fatal errors do.)
+fn rust_fatal(line: &str) -> bool {
+    line.starts_with("fatal runtime error: ")
+        || (line.starts_with("memory allocation of ") && line.ends_with(" failed"))
+        || (line.starts_with("thread '")
+            && (line.ends_with("has overflowed its stack") || line.contains("' panicked at ")))
 }
 
 fn parse_json_line(line: &str) -> Option<StderrLine> {
@@ -335,6 +350,9 @@ fn valid_go_timestamp(ts: &str) -> bool {
     head && zone
 }
 
+/// The `tracing` target of relayed plugin logs.
+pub(crate) const PLUGIN_LOG_TARGET: &str = "rpcplugin::plugin";
+
 /// Emits a parsed plugin stderr line as a `tracing` event of its level.
 pub(crate) fn emit(plugin: &str, line: &StderrLine) {
     let fields = if line.fields.is_empty() {
@@ -348,11 +366,11 @@ pub(crate) fn emit(plugin: &str, line: &StderrLine) {
     };
     let message = line.message.as_str();
     match line.level {
-        Level::TRACE => tracing::trace!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::DEBUG => tracing::debug!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::INFO => tracing::info!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::WARN => tracing::warn!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::ERROR => tracing::error!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
+        Level::TRACE => tracing::trace!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::DEBUG => tracing::debug!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::INFO => tracing::info!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::WARN => tracing::warn!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::ERROR => tracing::error!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
     }
 }
 

@@ -1,9 +1,13 @@
-//! Process control for launched plugins: die with the host, stop gracefully,
-//! never leave a zombie.
+//! Process control for launched plugins: die with the host, own process
+//! group, signals. Reaping is the exit watcher's job (`client::exit`).
 
-use std::process::ExitStatus;
-use std::time::Duration;
-use tokio::process::{Child, Command};
+use rustix::process::{Pid, Signal};
+use tokio::process::Command;
+
+pub(crate) use rustix::process::Signal as Sig;
+
+/// SIGKILL, for [`signal`].
+pub(crate) const SIGKILL: Sig = Signal::KILL;
 
 /// On Linux, asks the kernel to SIGKILL the plugin when the host dies
 /// (go-plugin #210), so a crashed host leaves no orphans.
@@ -15,16 +19,15 @@ use tokio::process::{Child, Command};
 pub(crate) fn die_with_parent(cmd: &mut Command) {
     #[cfg(target_os = "linux")]
     {
-        let parent = std::process::id();
+        let parent = rustix::process::getpid();
         // SAFETY: the closure runs between fork and exec and only makes
-        // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+        // async-signal-safe system calls (prctl, getppid); it allocates
+        // nothing on success.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
                 // The host may have died before prctl took effect.
-                if libc::getppid() as u32 != parent {
+                if rustix::process::getppid() != Some(parent) {
                     return Err(std::io::Error::other(
                         "host exited while starting the plugin",
                     ));
@@ -49,82 +52,30 @@ pub(crate) fn own_process_group(cmd: &mut Command) {
     let _ = cmd;
 }
 
-/// SIGKILLs the child and everything left in its process group, at once.
-pub(crate) fn kill_now(child: &mut Child) {
-    kill_group(child.id());
-    let _ = child.start_kill();
-}
-
 /// SIGKILLs every process in the group led by `leader` (the plugin's pid),
 /// if any is left. Called right after the leader is reaped too: the kernel
 /// does not reuse a pid as long as a process group carries it.
-#[allow(unsafe_code)]
 pub(crate) fn kill_group(leader: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pgid) = leader.and_then(|pid| i32::try_from(pid).ok())
-        && pgid > 1
+    if let Some(pgid) = leader.and_then(pid)
+        && pgid != Pid::INIT
     {
-        // SAFETY: kill(2) takes plain integers and touches no memory.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = leader;
-}
-
-/// Waits up to `grace` for the child to exit, then SIGKILLs and reaps it;
-/// either way, SIGKILLs what it left in its process group.
-pub(crate) async fn stop_child(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
-    let leader = child.id();
-    let status = match tokio::time::timeout(grace, child.wait()).await {
-        Ok(Ok(status)) => Some(status),
-        _ => {
-            tracing::warn!(
-                pid = child.id(),
-                "plugin failed to exit gracefully; killing it"
-            );
-            kill_now(child);
-            child.wait().await.ok()
-        }
-    };
-    kill_group(leader);
-    status
-}
-
-/// For a reattached plugin (not our child): waits up to `grace` for `pid`
-/// to go away, then SIGKILLs it.
-pub(crate) async fn stop_pid(pid: u32, grace: Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
-    while alive(pid) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if alive(pid) {
-        tracing::warn!(
-            pid,
-            "reattached plugin failed to exit gracefully; killing it"
-        );
-        signal(pid, libc::SIGKILL);
+        let _ = rustix::process::kill_process_group(pgid, Signal::KILL);
     }
 }
 
-#[allow(unsafe_code)]
-fn signal(pid: u32, sig: i32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) takes plain integers and touches no memory.
-    unsafe { libc::kill(pid, sig) == 0 }
+/// Sends `sig` to `pid`; false when there is no such process.
+pub(crate) fn signal(target: u32, sig: Sig) -> bool {
+    pid(target).is_some_and(|p| p != Pid::INIT && rustix::process::kill_process(p, sig).is_ok())
 }
 
 /// Whether a process with this id exists (signal 0).
-pub(crate) fn alive(pid: u32) -> bool {
-    signal(pid, 0)
+pub(crate) fn alive(target: u32) -> bool {
+    pid(target).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
 }
 
+fn pid(raw: u32) -> Option<Pid> {
+    i32::try_from(raw).ok().and_then(Pid::from_raw)
+}
 #[cfg(test)]
 mod tests {
     use crate::{Client, ClientTls, Error};
@@ -178,7 +129,10 @@ mod tests {
             matches!(&err, Error::PluginExited { status, .. } if status == "exit status: 5"),
             "{err:?}"
         );
-        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "took {took:?}: not the 30 s start timeout"
+        );
         assert!(grandchild_gone, "the grandchild outlived the failed start");
     }
 
@@ -187,7 +141,10 @@ mod tests {
         let (err, took, grandchild_gone) =
             start_with_grandchild("echo not-a-handshake; sleep 30").await;
         assert!(matches!(err, Error::InvalidHandshake { .. }), "{err:?}");
-        assert!(took < Duration::from_secs(2), "took {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "took {took:?}: not the 30 s start timeout"
+        );
         assert!(grandchild_gone, "the grandchild outlived the failed start");
     }
 }

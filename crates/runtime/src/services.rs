@@ -100,7 +100,9 @@ impl Health for HealthService {
             Some(status) => Ok(Response::new(HealthCheckResponse {
                 status: status.into(),
             })),
-            None => Err(Status::not_found(format!("unknown service {service:?}"))),
+            // Not echoed: the name is the caller's, of any size (grpc-go
+            // answers the same).
+            None => Err(Status::not_found("unknown service")),
         }
     }
 
@@ -180,5 +182,29 @@ impl GrpcController for ControllerService {
         // The server drains gracefully, so this response still goes out.
         self.shutdown.trigger();
         Ok(Response::new(Empty {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unknown_service_name_is_not_echoed() {
+        let health = HealthService {
+            reporter: HealthReporter::new(),
+            shutdown: Shutdown::new(),
+        };
+        let name = "x".repeat(1 << 20);
+        let status = health
+            .check(Request::new(HealthCheckRequest { service: name }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert!(
+            status.message().len() < 256,
+            "{} bytes",
+            status.message().len()
+        );
     }
 }

@@ -1,6 +1,12 @@
-//! Plugin-side stdio capture: fds 1 and 2 are pointed at pipes right after
-//! the handshake, and what arrives there is served to the host through
+//! Plugin-side stdio capture: fd 1 is pointed at a pipe right after the
+//! handshake, and what arrives there is served to the host through
 //! `plugin.GRPCStdio/StreamStdio`.
+//!
+//! fd 2 stays the process's real stderr, which the host reads line by line
+//! as logs. That is where a Go plugin's fatal errors go too: whatever a
+//! dying process writes last (Rust's abort messages, a stack overflow, an
+//! allocation failure, a C library's complaint) must reach the host, and a
+//! pipe read by a thread of the dying process would lose it.
 
 use crate::error::Error;
 use crate::proto::plugin::StdioData;
@@ -9,7 +15,7 @@ use crate::proto::plugin::stdio_data::Channel;
 use crate::services::async_stream;
 use crate::shutdown::Shutdown;
 use std::io::PipeReader;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -18,7 +24,7 @@ use tonic::{Request, Response, Status};
 /// go-plugin sends stdio in chunks of at most this many bytes.
 const CHUNK: usize = 1024;
 
-/// The original stdout and stderr, kept after fds 1 and 2 were redirected.
+/// The original stdout and stderr, kept after fd 1 was redirected.
 pub(crate) struct Saved {
     /// Where the handshake line goes (the host's pipe).
     pub(crate) stdout: std::fs::File,
@@ -26,8 +32,8 @@ pub(crate) struct Saved {
     pub(crate) stderr: std::fs::File,
 }
 
-/// Keeps copies of fds 1 and 2, then points them at fresh pipes whose read
-/// ends feed the returned receiver.
+/// Keeps copies of fds 1 and 2, then points fd 1 at a fresh pipe whose read
+/// end feeds the returned receiver.
 pub(crate) fn capture() -> Result<(Saved, mpsc::Receiver<StdioData>), Error> {
     let saved = Saved {
         stdout: std::io::stdout()
@@ -42,24 +48,10 @@ pub(crate) fn capture() -> Result<(Saved, mpsc::Receiver<StdioData>), Error> {
             .map_err(Error::io("duplicating stderr"))?,
     };
     let (tx, rx) = mpsc::channel(256);
-    for (fd, channel) in [(1, Channel::Stdout), (2, Channel::Stderr)] {
-        let (reader, writer) = std::io::pipe().map_err(Error::io("creating a stdio pipe"))?;
-        redirect(fd, &OwnedFd::from(writer)).map_err(Error::io("redirecting stdio"))?;
-        spawn_reader(reader, channel, tx.clone())?;
-    }
+    let (reader, writer) = std::io::pipe().map_err(Error::io("creating a stdio pipe"))?;
+    rustix::stdio::dup2_stdout(&writer).map_err(|e| Error::io("redirecting stdout")(e.into()))?;
+    spawn_reader(reader, Channel::Stdout, tx)?;
     Ok((saved, rx))
-}
-
-/// Points `target` (1 or 2) at `fd`.
-#[allow(unsafe_code)]
-fn redirect(target: i32, fd: &OwnedFd) -> std::io::Result<()> {
-    // SAFETY: dup2 on two valid descriptors; it atomically replaces `target`
-    // and touches no memory.
-    let rc = unsafe { libc::dup2(fd.as_raw_fd(), target) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn spawn_reader(

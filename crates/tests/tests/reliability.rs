@@ -1,5 +1,5 @@
-//! Reliability and security: misbehaving plugins (faults) and hostile
-//! clients (rogue peers), each checked for its typed error, its time bound,
+//! Reliability and security: misbehaving plugins (faults), hostile
+//! clients (rogue peers) and denial of service, each checked for its typed error, its time bound,
 //! the host's other plugins still answering, and nothing left behind
 //! (processes, zombies, sockets, temp dirs, file descriptors).
 //!
@@ -27,5 +27,14 @@ mod census;
 #[path = "reliability/faults.rs"]
 mod faults;
 
+#[path = "reliability/plugin.rs"]
+mod plugin;
+
 #[path = "reliability/rogue.rs"]
 mod rogue;
+
+#[path = "reliability/dos.rs"]
+mod dos;
+
+#[path = "reliability/sockets.rs"]
+mod sockets;

@@ -4,6 +4,8 @@
 use crate::support::{
     Scratch, builder, capture_plugin_logs, kill_cleanly, nonce, put, wait_for_plugin_log,
 };
+use rpcplugin_kv::proto::PutRequest;
+use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_tests::{keys, mode};
 use tracing::Level;
 
@@ -51,5 +53,62 @@ async fn a_10mb_log_line_does_not_stop_the_relay() {
         .expect("the log after the 10 MB line");
     assert_eq!(log.level, Level::WARN, "{log:?}");
     client.ping().await.expect("ping");
+    kill_cleanly(&mut client, &scratch).await;
+}
+
+#[tokio::test]
+async fn a_fatal_runtime_message_reaches_the_host_log_as_an_error() {
+    capture_plugin_logs();
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    let exited = client.exited();
+    // Rust writes "memory allocation of N bytes failed" to fd 2, then aborts.
+    let failed = KvClient::new(client.channel())
+        .put(PutRequest {
+            key: keys::ALLOC_FAILURE.into(),
+            value: Vec::new().into(),
+        })
+        .await;
+    assert!(failed.is_err(), "the call that killed the plugin");
+    let log = wait_for_plugin_log("memory allocation of 1099511627776 bytes failed")
+        .await
+        .expect("the dying plugin's last words in the host log");
+    assert_eq!(log.level, Level::ERROR, "{log:?}");
+    assert_eq!(exited.await.to_string(), "killed by signal 6");
+    assert!(
+        client.stderr_tail().contains("memory allocation of"),
+        "{}",
+        client.stderr_tail()
+    );
+    client.kill().await.expect("kill");
+    scratch.assert_plugin_gone();
+}
+
+#[tokio::test]
+async fn a_panic_reaches_the_host_log_as_an_error() {
+    capture_plugin_logs();
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    let message = nonce("deliberate-panic");
+    let failed = KvClient::new(client.channel())
+        .put(PutRequest {
+            key: keys::PANIC.into(),
+            value: message.clone().into_bytes().into(),
+        })
+        .await;
+    assert!(failed.is_err(), "the call that panicked");
+    let log = wait_for_plugin_log(&message)
+        .await
+        .expect("the panic in the host log");
+    // One hclog JSON line at error level, which every go-plugin host keeps.
+    assert_eq!(log.level, Level::ERROR, "{log:?}");
+    assert!(log.message.starts_with("panic: "), "{log:?}");
+    client.ping().await.expect("still serving after the panic");
     kill_cleanly(&mut client, &scratch).await;
 }

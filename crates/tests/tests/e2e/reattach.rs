@@ -107,8 +107,8 @@ async fn reattach(transport: &str, manual_tls: bool) {
     let took = started.elapsed();
     assert_eq!(killed.expect("kill"), None, "not our child: no status");
     let status = exited.expect("wait");
-    assert!(status.success(), "{status}");
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    // Success, not SIGKILL: it exited by itself on the Shutdown call.
+    assert!(status.success(), "{status} after {took:?}");
     if transport == "unix" {
         let socket = Path::new(&config.addr.string);
         assert!(!socket.exists(), "socket {socket:?} left behind");
@@ -134,4 +134,17 @@ async fn reattach_unix_plaintext() {
 #[tokio::test]
 async fn reattach_tcp_manual_tls() {
     reattach("tcp", true).await;
+}
+
+#[tokio::test]
+async fn reattach_refuses_auto_mtls_instead_of_going_plaintext() {
+    // A reattach configuration carries no certificate: AutoMTLS cannot be
+    // set up, and quietly connecting in plaintext would drop the TLS the
+    // caller asked for.
+    let addr = rpcplugin::Addr::Unix("/nonexistent/plugin.sock".into());
+    let config = ReattachConfig::new(1, &addr, std::process::id(), true);
+    match Client::reattach(&config, ClientTls::Auto(KeyType::EcP256)).await {
+        Err(Error::Config(reason)) => assert!(reason.contains("AutoMTLS"), "{reason}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
 }

@@ -1,5 +1,6 @@
-//! What the plugin writes to stdout and stderr after the handshake reaches
-//! the host's sinks through `plugin.GRPCStdio`.
+//! What the plugin writes to stdout after the handshake reaches the host's
+//! stdout sink through `plugin.GRPCStdio`; what it writes to stderr stays
+//! its real stderr, which the host relays as logs and copies raw on request.
 
 use crate::support::{Scratch, Sink, builder, kill_cleanly, nonce, put};
 use rpcplugin::{ClientTls, KeyType};
@@ -8,11 +9,12 @@ use rpcplugin_tests::{keys, mode};
 #[tokio::test]
 async fn stdout_and_stderr_reach_the_host_sinks() {
     let scratch = Scratch::new();
-    let (out, err) = (Sink::new(), Sink::new());
+    let (out, err, raw) = (Sink::new(), Sink::new(), Sink::new());
     let mut client = builder(mode::NORMAL, &scratch)
         .tls(ClientTls::Auto(KeyType::EcP256))
         .stdout(out.clone())
         .stderr(err.clone())
+        .raw_stderr(raw.clone())
         .start()
         .await
         .expect("start");
@@ -27,12 +29,14 @@ async fn stdout_and_stderr_reach_the_host_sinks() {
         out.text()
     );
     assert!(
-        err.wait_for(&err_text).await,
-        "stderr sink: {:?}",
-        err.text()
+        raw.wait_for(&err_text).await,
+        "raw stderr sink: {:?}",
+        raw.text()
     );
     assert!(!out.text().contains(&err_text), "stderr leaked into stdout");
-    assert!(!err.text().contains(&out_text), "stdout leaked into stderr");
+    assert!(!raw.text().contains(&out_text), "stdout leaked into stderr");
+    // A Rust plugin's stderr is not sent through GRPCStdio.
+    assert!(!err.text().contains(&err_text), "stderr sent twice");
 
     // More than one 1 KiB chunk, without a trailing newline: arrives whole
     // and in order.

@@ -480,8 +480,8 @@ pub async fn get(channel: Channel, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Stops the plugin and checks it exited by itself, successfully, soon,
-/// and left nothing behind.
+/// Stops the plugin and checks it exited by itself (successfully, so before
+/// the SIGKILL deadline) and left nothing behind.
 pub async fn kill_cleanly(client: &mut Client, scratch: &Scratch) -> Duration {
     let started = Instant::now();
     let status = client.kill().await.expect("kill").expect("an exit status");
@@ -491,10 +491,6 @@ pub async fn kill_cleanly(client: &mut Client, scratch: &Scratch) -> Duration {
         status.success(),
         "the plugin did not exit cleanly: {status} (stderr: {})",
         client.stderr_tail()
-    );
-    assert!(
-        elapsed < Duration::from_millis(1500),
-        "the plugin took {elapsed:?} to exit"
     );
     scratch.assert_plugin_gone();
     elapsed

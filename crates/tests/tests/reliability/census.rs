@@ -151,6 +151,17 @@ impl Census {
         leaks
     }
 
+    /// Waits for everything launched since `before` to go away, as
+    /// [`Census::leaks_since`]; adds what is left to `failures` and kills
+    /// leftover marked processes.
+    pub async fn check_since(before: &Census, failures: &mut Vec<String>) {
+        let leaks = Census::leaks_since(before).await;
+        if !leaks.is_empty() {
+            Census::kill_marked();
+            failures.extend(leaks);
+        }
+    }
+
     /// Kills every process carrying the mark (cleanup after a failure).
     pub fn kill_marked() {
         for pid in Census::take().marked {
@@ -248,6 +259,14 @@ impl Row {
                 let _ = writeln!(file, "{json}");
             }
         }
+    }
+}
+
+impl Row {
+    /// Records the row, then fails the test when the case failed.
+    pub fn finish(self) {
+        self.record();
+        assert!(self.failure.is_empty(), "{}: {}", self.case, self.failure);
     }
 }
 

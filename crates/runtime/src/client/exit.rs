@@ -1,0 +1,287 @@
+//! Watching a plugin process: one task owns the child, reaps it the moment
+//! it exits, and publishes how it ended. Killing goes through the same task,
+//! so every path that ends a plugin (kill, drop, failed start) reaps it.
+
+use std::process::ExitStatus;
+use std::time::Duration;
+use tokio::process::Child;
+use tokio::sync::{mpsc, watch};
+
+/// How a plugin process ended, as far as the host can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginExit {
+    /// A process this host launched ended with this status.
+    Status(ExitStatus),
+    /// A reattached process (not this host's child) is gone; its status is
+    /// not available to this host.
+    Gone,
+    /// A plugin served in this process
+    /// ([`PluginServer::start_in_process`](crate::PluginServer::start_in_process))
+    /// stopped serving.
+    Stopped,
+}
+
+impl std::fmt::Display for PluginExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginExit::Status(status) => f.write_str(&describe(*status)),
+            PluginExit::Gone => f.write_str("process gone (reattached: exit status unknown)"),
+            PluginExit::Stopped => f.write_str("in-process plugin stopped serving"),
+        }
+    }
+}
+
+/// `exit status: 3` or `killed by signal 9`.
+pub(crate) fn describe(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("killed by signal {signal}");
+        }
+    }
+    status.to_string()
+}
+
+enum Request {
+    /// The host is stopping the plugin: an exit from now on is expected.
+    Expect,
+    /// SIGKILL the plugin and what is left in its process group.
+    Kill,
+}
+
+/// A handle on the watcher task. Clones share the task; when every handle
+/// is gone, the watcher kills a launched plugin (never a reattached one).
+#[derive(Debug, Clone)]
+pub(crate) struct ExitWatch {
+    requests: mpsc::UnboundedSender<Request>,
+    exit: watch::Receiver<Option<PluginExit>>,
+    pid: Option<u32>,
+}
+
+/// What the watcher logs an exit as, and under which name.
+#[derive(Debug, Clone)]
+pub(crate) struct WatchLabel {
+    pub(crate) plugin: String,
+    pub(crate) tail: super::relay::Tail,
+}
+
+impl ExitWatch {
+    /// Hands `child` to a new watcher task.
+    pub(crate) fn child(child: Child, label: WatchLabel) -> ExitWatch {
+        let pid = child.id();
+        let (requests, rx) = mpsc::unbounded_channel();
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(watch_child(child, pid, rx, tx, label));
+        ExitWatch {
+            requests,
+            exit,
+            pid,
+        }
+    }
+
+    /// Polls `pid` (not our child: a reattached plugin) until it is gone.
+    pub(crate) fn pid(pid: u32, label: WatchLabel) -> ExitWatch {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(watch_pid(pid, rx, tx, label));
+        ExitWatch {
+            requests,
+            exit,
+            pid: Some(pid),
+        }
+    }
+
+    /// Watches a plugin served by a task of this process: "killing" it
+    /// triggers its shutdown.
+    pub(crate) fn task(
+        task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+        shutdown: crate::shutdown::Shutdown,
+        label: WatchLabel,
+    ) -> ExitWatch {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(watch_task(task, shutdown, rx, tx, label));
+        ExitWatch {
+            requests,
+            exit,
+            pid: None,
+        }
+    }
+
+    pub(crate) fn pid_of(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// How it ended, once it has.
+    pub(crate) fn exit(&self) -> Option<PluginExit> {
+        *self.exit.borrow()
+    }
+
+    /// Resolves when the process has ended.
+    pub(crate) fn wait(&self) -> impl Future<Output = PluginExit> + Send + 'static {
+        let mut exit = self.exit.clone();
+        async move {
+            match exit.wait_for(Option::is_some).await {
+                Ok(exit) => exit.unwrap_or(PluginExit::Gone),
+                // The watcher is gone without a verdict (its runtime shut
+                // down): the child was killed on drop.
+                Err(_) => PluginExit::Gone,
+            }
+        }
+    }
+
+    /// From now on an exit is the host's doing, logged at debug.
+    pub(crate) fn expect_exit(&self) {
+        let _ = self.requests.send(Request::Expect);
+    }
+
+    /// Asks the watcher to SIGKILL the plugin (and its process group) and
+    /// reap it; does not wait.
+    pub(crate) fn kill_now(&self) {
+        let _ = self.requests.send(Request::Kill);
+    }
+
+    /// SIGKILLs the plugin (and its process group) and waits until it is
+    /// reaped, at most `bound`.
+    pub(crate) async fn kill(&self, bound: Duration) -> Option<PluginExit> {
+        self.kill_now();
+        tokio::time::timeout(bound, self.wait()).await.ok()
+    }
+
+    /// Waits up to `grace` for the exit, then kills as [`ExitWatch::kill`].
+    pub(crate) async fn stop(&self, grace: Duration) -> Option<PluginExit> {
+        if let Ok(exit) = tokio::time::timeout(grace, self.wait()).await {
+            return Some(exit);
+        }
+        tracing::warn!(
+            pid = self.pid,
+            "plugin failed to exit gracefully; killing it"
+        );
+        self.kill(KILL_BOUND).await
+    }
+}
+
+/// How long a SIGKILLed process may take to be reaped before the host stops
+/// waiting for it (it can only be stuck in the kernel).
+pub(crate) const KILL_BOUND: Duration = Duration::from_secs(5);
+
+/// How often a reattached plugin's pid is checked (go-plugin polls too).
+const PID_POLL: Duration = Duration::from_millis(100);
+
+async fn watch_child(
+    mut child: Child,
+    pid: Option<u32>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    exit: watch::Sender<Option<PluginExit>>,
+    label: WatchLabel,
+) {
+    // Dropped with the task (runtime shutdown): the child is SIGKILLed by
+    // tokio's kill_on_drop, its group here.
+    let _group = GroupGuard(pid);
+    let mut expected = false;
+    let mut open = true;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            request = requests.recv(), if open => match request {
+                Some(Request::Expect) => expected = true,
+                Some(Request::Kill) | None => {
+                    open = request.is_some();
+                    expected = true;
+                    crate::process::kill_group(pid);
+                    let _ = child.start_kill();
+                }
+            },
+        }
+    };
+    // What the plugin started and left behind goes too.
+    crate::process::kill_group(pid);
+    let verdict = match status {
+        Ok(status) => PluginExit::Status(status),
+        Err(err) => {
+            tracing::debug!(plugin = %label.plugin, %err, "waiting for the plugin failed");
+            PluginExit::Gone
+        }
+    };
+    log_exit(&label, pid, verdict, expected);
+    exit.send_replace(Some(verdict));
+}
+
+async fn watch_pid(
+    pid: u32,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    exit: watch::Sender<Option<PluginExit>>,
+    label: WatchLabel,
+) {
+    let mut expected = false;
+    let mut tick = tokio::time::interval(PID_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => if !crate::process::alive(pid) { break },
+            request = requests.recv() => match request {
+                Some(Request::Expect) => expected = true,
+                Some(Request::Kill) => {
+                    expected = true;
+                    crate::process::signal(pid, crate::process::SIGKILL);
+                    tick.reset_immediately();
+                }
+                // A dropped reattached client leaves the plugin alone.
+                None => return,
+            },
+        }
+    }
+    log_exit(&label, Some(pid), PluginExit::Gone, expected);
+    exit.send_replace(Some(PluginExit::Gone));
+}
+
+async fn watch_task(
+    mut task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+    shutdown: crate::shutdown::Shutdown,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    exit: watch::Sender<Option<PluginExit>>,
+    label: WatchLabel,
+) {
+    let mut expected = false;
+    let mut open = true;
+    let served = loop {
+        tokio::select! {
+            served = &mut task => break served,
+            request = requests.recv(), if open => match request {
+                Some(Request::Expect) => expected = true,
+                Some(Request::Kill) | None => {
+                    open = request.is_some();
+                    expected = true;
+                    shutdown.trigger();
+                }
+            },
+        }
+    };
+    match served {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(plugin = %label.plugin, %err, "in-process plugin failed"),
+        Err(err) => tracing::error!(plugin = %label.plugin, %err, "in-process plugin task failed"),
+    }
+    log_exit(&label, None, PluginExit::Stopped, expected);
+    exit.send_replace(Some(PluginExit::Stopped));
+}
+
+fn log_exit(label: &WatchLabel, pid: Option<u32>, exit: PluginExit, expected: bool) {
+    let plugin = &label.plugin;
+    if expected {
+        tracing::debug!(%plugin, pid, %exit, "plugin process exited");
+    } else {
+        let tail = label.tail.text();
+        tracing::error!(%plugin, pid, %exit, stderr_tail = %tail.trim_end(), "plugin process exited unexpectedly");
+    }
+}
+
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        crate::process::kill_group(self.0);
+    }
+}
