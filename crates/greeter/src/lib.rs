@@ -13,6 +13,6 @@ pub const VERSION: u32 = 1;
 
 /// The code generated from `proto/greeter.proto`.
 #[allow(missing_docs)]
-pub mod greeter {
+pub mod proto {
     rpcplugin::include_proto!("greeter");
 }

@@ -72,9 +72,9 @@
 //! Otherwise aws-lc (the TLS crypto library) seeds its random generator from
 //! CPU jitter, which costs 30 to 90 ms at the start of every plugin and host
 //! process; with it, aws-lc seeds from the operating system. A library cannot
-//! set this for you: it is read when aws-lc-sys is built. A process built
-//! without it logs one `info` line naming the fix when its first
-//! certificate takes long to generate.
+//! set this for you: it is read when aws-lc-sys is built. A host built
+//! without it logs one `info` line naming this fix when its first random
+//! draw was slow.
 
 pub use rpcplugin_certs as certs;
 pub use rpcplugin_handshake as handshake;

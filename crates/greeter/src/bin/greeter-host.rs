@@ -1,22 +1,24 @@
 //! The greeter host: launches the plugin, says hello, prints the reply and
 //! the time from launch to reply, and stops the plugin.
 //!
-//! ```text
-//! greeter-host [PLUGIN] [NAME]
-//! ```
-//!
-//! PLUGIN defaults to `greeter-plugin` next to this program.
+//! Usage: `greeter-host [PLUGIN] [NAME]`. PLUGIN defaults to
+//! `greeter-plugin` next to this program, NAME to `world`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use rpcplugin::Client;
-use rpcplugin_example_greeter::greeter::HelloRequest;
-use rpcplugin_example_greeter::greeter::greeter_client::GreeterClient;
+use rpcplugin_example_greeter::proto::HelloRequest;
+use rpcplugin_example_greeter::proto::greeter_client::GreeterClient;
 use rpcplugin_example_greeter::{COOKIE, VERSION};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs, the plugin's included, go to stderr at info level and above.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+
     let mut args = std::env::args_os().skip(1);
     let plugin_path = match args.next() {
         Some(path) => PathBuf::from(path),

@@ -2,8 +2,8 @@
 
 use rpcplugin::tonic::{Request, Response, Status};
 use rpcplugin::{PluginServer, Routes};
-use rpcplugin_example_greeter::greeter::greeter_server::{Greeter, GreeterServer};
-use rpcplugin_example_greeter::greeter::{HelloReply, HelloRequest};
+use rpcplugin_example_greeter::proto::greeter_server::{Greeter, GreeterServer};
+use rpcplugin_example_greeter::proto::{HelloReply, HelloRequest};
 use rpcplugin_example_greeter::{COOKIE, VERSION};
 
 struct MyGreeter;

@@ -72,6 +72,11 @@ impl PluginServer {
     /// Negotiates with what the host offered, binds, sets up TLS and the
     /// services. Nothing here reads the environment.
     pub(super) fn prepare(mut self, offer: HostOffer) -> Result<Prepared, Error> {
+        // Logging first: generating the AutoMTLS certificate may log (a slow
+        // first random draw names its fix).
+        if let Some(module) = &self.logging {
+            crate::logging::init_plugin_logging(module);
+        }
         crate::rlimit::raise_nofile_limit();
         if self.versions.is_empty() {
             return Err(Error::Config(
@@ -125,9 +130,6 @@ impl PluginServer {
             },
         };
 
-        if let Some(module) = &self.logging {
-            crate::logging::init_plugin_logging(module);
-        }
         let (stdio, stdio_rx) = if offer.capture_stdio {
             let (saved, rx) = crate::stdio::capture()?;
             if let Ok(log) = saved.stderr.try_clone() {
