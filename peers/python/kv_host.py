@@ -14,6 +14,11 @@ the gap in an RPCPluginClient subclass and says so:
   * fail fast: pyvider retries channel creation 3 times (a fixed decorator);
     a channel that does not become ready is reported at once instead, with the
     gRPC reason obtained from one probe RPC.
+  * the end of the plugin's GRPCStdio stream: pyvider logs a warning when the
+    stream ends with UNAVAILABLE, which is how every stop ends it (the plugin
+    process exits with the stream open). go-plugin's host treats EOF,
+    UNAVAILABLE, CANCELLED and UNIMPLEMENTED as the normal end of the stream;
+    this host does the same, and still warns on any other status.
 """
 
 from __future__ import annotations
@@ -169,9 +174,20 @@ import kv_pb2  # noqa: E402
 import kv_pb2_grpc  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa  # noqa: E402
+from google.protobuf import empty_pb2  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from pyvider.rpcplugin import RPCPluginClient, rpcplugin_config  # noqa: E402
 from pyvider.rpcplugin.exception import RPCPluginError  # noqa: E402
+from pyvider.rpcplugin.protocol.grpc_stdio_pb2 import StdioData  # noqa: E402
+
+# How a plugin's GRPCStdio stream normally ends: the plugin stopped (its
+# process exits with the stream open), the host cancelled it, or the plugin
+# has no stdio service.
+STDIO_NORMAL_END = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.UNIMPLEMENTED,
+)
 
 
 def key_type_of(cert: x509.Certificate) -> str:
@@ -229,6 +245,23 @@ class KVPluginClient(RPCPluginClient):
         if MANUAL and not any(k == "grpc.ssl_target_name_override" for k, _ in options):
             options.append(("grpc.ssl_target_name_override", "localhost"))
         return options
+
+    async def _read_stdio_logs(self) -> None:  # type: ignore[override]
+        """Relay the plugin's stdout/stderr at debug level until the stream
+        ends; only an abnormal end is a warning."""
+        if not self._stdio_stub:
+            return
+        try:
+            async for chunk in self._stdio_stub.StreamStdio(empty_pb2.Empty()):
+                if self.logger.is_debug_enabled():
+                    name = "stdout" if chunk.channel == StdioData.Channel.STDOUT else "stderr"
+                    text = chunk.data.decode("utf-8", errors="replace").rstrip()
+                    self.logger.debug(f"Plugin {name}: {text}")
+        except grpc.RpcError as exc:
+            if exc.code() not in STDIO_NORMAL_END:
+                self.logger.warning(f"stdio streaming ended with RPC error: {exc}")
+        except Exception as exc:  # noqa: BLE001 - reported, never raised from the task
+            self.logger.error(f"stdio streaming failed: {type(exc).__name__}: {exc}")
 
     async def _create_grpc_channel_impl(self) -> None:
         try:

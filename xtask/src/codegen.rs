@@ -28,6 +28,10 @@ const TARGETS: &[Target] = &[
         protos: &["kv/kv.proto"],
         out_dir: "crates/kv/src/generated",
     },
+    Target {
+        protos: &["tfplugin6/tfplugin6.proto", "tfplugin5/tfplugin5.proto"],
+        out_dir: "crates/tfplugin/src/generated",
+    },
 ];
 
 const HEADER: &str =

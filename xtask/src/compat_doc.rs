@@ -2,6 +2,7 @@
 //! (verdicts, reasons, normalized errors), so the committed file is what any
 //! full run regenerates; timings stay in `target/matrix/report.json`.
 
+use crate::matrix::host_log::without_timestamp;
 use crate::matrix::{describe, normalize};
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -18,6 +19,19 @@ pub(crate) struct Row {
     pub(crate) expected_pass: Option<bool>,
     pub(crate) reason: String,
     pub(crate) error: Option<String>,
+    /// Warning and error lines the host printed although the exchange
+    /// itself passed (a clean stop must be silent).
+    pub(crate) host_problems: Vec<String>,
+}
+
+/// The real-provider row: `rpcplugin probe` on a Terraform provider.
+pub(crate) struct ProbeRow {
+    pub(crate) id: &'static str,
+    pub(crate) module: &'static str,
+    pub(crate) version: String,
+    pub(crate) ok: bool,
+    pub(crate) error: Option<String>,
+    pub(crate) host_problems: Vec<String>,
 }
 
 /// Writes the document. With `check`, first compares it with the committed
@@ -26,12 +40,14 @@ pub(crate) struct Row {
 pub(crate) fn write(
     root: &Path,
     rows: &[Row],
+    probe: Option<&ProbeRow>,
     versions: &BTreeMap<&'static str, String>,
     check: bool,
 ) -> Result<()> {
     let path = root.join(PATH);
-    let new = render(rows, versions);
     let old = fs::read_to_string(&path).unwrap_or_default();
+    // Keeps the section `cargo xtask tofu` generates.
+    let new = crate::tofu::doc::carry_section(&old, render(rows, probe, versions));
     fs::write(&path, &new)?;
     eprintln!("matrix: wrote {}", path.display());
     if check && stable_view(&old) != stable_view(&new) {
@@ -61,7 +77,11 @@ pub(crate) fn stable_view(doc: &str) -> String {
 
 const LANGS: [&str; 3] = ["rust", "go", "python"];
 
-fn render(rows: &[Row], versions: &BTreeMap<&'static str, String>) -> String {
+fn render(
+    rows: &[Row],
+    probe: Option<&ProbeRow>,
+    versions: &BTreeMap<&'static str, String>,
+) -> String {
     let mut md = String::new();
     let v = |k: &str| versions.get(k).cloned().unwrap_or_else(|| "unknown".into());
     let pass = rows.iter().filter(|r| r.ok).count();
@@ -82,8 +102,11 @@ fn render(rows: &[Row], versions: &BTreeMap<&'static str, String>) -> String {
     let _ = writeln!(
         md,
         "Every cell is a real host process launching a real plugin process: Put then Get on go-plugin's \
-         KV example service (`proto/kv/kv.proto`), then shutdown (see `peers/CONTRACT.md`). Peers: \
-         rpcplugin {}, hashicorp/go-plugin {}, pyvider-rpcplugin {} (grpcio {}).\n",
+         KV example service (`proto/kv/kv.proto`), then shutdown (see `peers/CONTRACT.md`). A cell \
+         passes only if the exchange succeeds and its host prints no warning or error line on stderr \
+         (hclog, `tracing`, structlog, Python logging and gRPC core levels; panics and tracebacks): a \
+         clean stop is silent. Peers: rpcplugin {}, hashicorp/go-plugin {}, pyvider-rpcplugin {} \
+         (grpcio {}).\n",
         v("rpcplugin"),
         v("go-plugin"),
         v("pyvider-rpcplugin"),
@@ -152,6 +175,7 @@ fn render(rows: &[Row], versions: &BTreeMap<&'static str, String>) -> String {
             let _ = writeln!(md);
         }
     }
+    render_probe(&mut md, probe);
     let mut by_reason: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
     for row in rows.iter().filter(|r| !r.ok) {
         by_reason.entry(row.reason.as_str()).or_default().push(row);
@@ -176,16 +200,71 @@ fn render(rows: &[Row], versions: &BTreeMap<&'static str, String>) -> String {
                 .as_deref()
                 .map(normalize)
                 .unwrap_or_else(|| "(no error text)".into());
-            let _ = writeln!(
-                md,
-                "- `{}`: {}",
-                row.id,
-                error.replace('|', "\\|").replace('\n', " ")
-            );
+            let _ = writeln!(md, "- `{}`: {}", row.id, one_line(&error));
         }
         let _ = writeln!(md);
     }
+    render_host_problems(&mut md, rows, probe);
     md
+}
+
+/// The real-provider section. The version `@latest` resolved to is on a
+/// bullet line, which `--check` ignores like error texts.
+fn render_probe(md: &mut String, probe: Option<&ProbeRow>) {
+    let _ = writeln!(
+        md,
+        "## A real provider
+"
+    );
+    let Some(probe) = probe else {
+        let _ = writeln!(md, "Not run.\n");
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "`go install {}@latest`, then `rpcplugin probe --preset terraform` on it (handshake, \
+         AutoMTLS, health, stop). The row fails when the probe fails or prints a warning or an \
+         error.\n",
+        probe.module
+    );
+    let _ = writeln!(md, "| row | result |\n|---|---|");
+    let result = if probe.ok { "pass" } else { "FAIL" };
+    let _ = writeln!(md, "| {} | {result} |\n", probe.id);
+    let detail = match &probe.error {
+        None => format!("version {}, silent", probe.version),
+        Some(error) => format!("version {}: {}", probe.version, one_line(&normalize(error))),
+    };
+    let _ = writeln!(md, "- `{}`: {detail}\n", probe.module);
+}
+
+/// Every warning or error line a host printed on an otherwise passing run.
+fn render_host_problems(md: &mut String, rows: &[Row], probe: Option<&ProbeRow>) {
+    let noisy: Vec<(&str, &[String])> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.host_problems.as_slice()))
+        .chain(probe.map(|p| (p.id, p.host_problems.as_slice())))
+        .filter(|(_, lines)| !lines.is_empty())
+        .collect();
+    if noisy.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### Warnings and errors printed by hosts on a clean start-use-stop\n"
+    );
+    for (id, lines) in noisy {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| one_line(&normalize(without_timestamp(l))))
+            .collect();
+        let _ = writeln!(md, "- `{id}`: {}", lines.join(" ⏎ "));
+    }
+    let _ = writeln!(md);
+}
+
+/// `text` as one Markdown table- and list-safe line.
+fn one_line(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 #[cfg(test)]

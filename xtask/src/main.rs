@@ -7,9 +7,11 @@
 mod bench;
 mod codegen;
 mod compat_doc;
+mod flake;
 mod matrix;
 mod pki;
 mod reliability;
+mod tofu;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +57,12 @@ enum Command {
     /// Faults, rogue peers, fuzzing, load and leak checks; regenerates
     /// docs/reliability.md.
     Reliability(reliability::Args),
+    /// Run every test binary N times and the doctests a few times; list
+    /// every failed test with its count (target/flake/report.json).
+    Flake(flake::Args),
+    /// Real OpenTofu against the Rust example provider and its Go twin;
+    /// regenerates the marked OpenTofu sections of docs/.
+    Tofu(tofu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +70,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(&project_root(), &args),
         Command::Reliability(args) => reliability::run(&project_root(), &args),
+        Command::Flake(args) => flake::run(&project_root(), &args),
+        Command::Tofu(args) => tofu::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
         Command::Matrix {
             filter,

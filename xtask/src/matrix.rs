@@ -7,15 +7,18 @@
 //! `docs/compatibility.md`. Fails on any unexpected result, in either
 //! direction.
 
+mod bounded;
+pub(crate) mod host_log;
+mod provider;
+
 use crate::pki;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,20 +172,27 @@ impl Peers {
     }
 }
 
-fn prepare(root: &Path) -> Result<Peers> {
-    eprintln!("matrix: building the Rust examples");
+/// Builds the peers, and the `rpcplugin` command and the provider when the
+/// provider row runs.
+fn prepare(root: &Path, with_provider: bool) -> Result<(Peers, Option<Provider>)> {
+    eprintln!("matrix: building the Rust examples and the rpcplugin command");
     run(Command::new(env!("CARGO")).current_dir(root).args([
         "build",
         "--quiet",
         "-p",
         "rpcplugin",
         "--examples",
+        "-p",
+        "rpcplugin-cli",
     ]))?;
     let examples = root.join("target/debug/examples");
 
     let mut missing = Vec::new();
     if which("go").is_none() {
-        missing.push("Go (the `go` command) is not installed: the Go peer (hashicorp/go-plugin) cannot be built");
+        missing.push(
+            "Go (the `go` command) is not installed: the Go peer (hashicorp/go-plugin) cannot be \
+             built, and the real-provider row cannot install terraform-provider-time",
+        );
     }
     if which("python3.11").is_none() {
         missing.push("Python 3.11 (`python3.11`) is not installed: the Python peer (pyvider-rpcplugin) cannot run");
@@ -197,12 +207,33 @@ fn prepare(root: &Path) -> Result<Peers> {
     run(Command::new("bash").arg(root.join("peers/go/build.sh")))?;
     eprintln!("matrix: setting up the Python peer (pyvider-rpcplugin venv)");
     run(Command::new("bash").arg(root.join("peers/python/setup.sh")))?;
+    let provider = if with_provider {
+        eprintln!(
+            "matrix: installing {}@latest (go install)",
+            provider::MODULE
+        );
+        Some(Provider {
+            cli: root.join("target/debug/rpcplugin"),
+            executable: provider::install(&root.join("target/matrix/providers"))?,
+        })
+    } else {
+        None
+    };
 
-    Ok(Peers {
-        rust: examples,
-        go: root.join("peers/go/bin"),
-        python: root.join("peers/python"),
-    })
+    Ok((
+        Peers {
+            rust: examples,
+            go: root.join("peers/go/bin"),
+            python: root.join("peers/python"),
+        },
+        provider,
+    ))
+}
+
+/// The `rpcplugin` command and the real provider it probes.
+struct Provider {
+    cli: PathBuf,
+    executable: PathBuf,
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {
@@ -228,6 +259,20 @@ struct Outcome {
     error: Option<String>,
     result: Value,
     wall_ms: f64,
+    /// Warning and error lines the host printed on stderr.
+    host_problems: Vec<String>,
+}
+
+impl Outcome {
+    fn failed(error: String, started: Instant) -> Self {
+        Outcome {
+            ok: false,
+            error: Some(error),
+            result: Value::Null,
+            wall_ms: ms(started.elapsed()),
+            host_problems: Vec::new(),
+        }
+    }
 }
 
 fn run_cell(
@@ -246,9 +291,7 @@ fn run_cell(
         .env_remove("RPCPLUGIN_KV_SERVER_KEY_TYPE")
         .env_remove("RPCPLUGIN_KV_TLS_CERT")
         .env_remove("RPCPLUGIN_KV_TLS_KEY")
-        .env_remove("RPCPLUGIN_KV_TLS_CA")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+        .env_remove("RPCPLUGIN_KV_TLS_CA");
     match &cell.tls {
         Tls::Off => {
             cmd.args(["--tls", "off"]);
@@ -279,64 +322,56 @@ fn run_cell(
         }
     }
     let log_path = log_dir.join(format!("{}.log", cell.id().replace([' ', '>'], "_")));
-    match fs::File::create(&log_path) {
-        Ok(log) => cmd.stderr(log),
-        Err(_) => cmd.stderr(Stdio::null()),
-    };
-    let fail = |error: String, started: Instant| Outcome {
-        ok: false,
-        error: Some(error),
-        result: Value::Null,
-        wall_ms: ms(started.elapsed()),
-    };
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(err) => return fail(format!("matrix: cannot start host: {err}"), started),
-    };
     // The host enforces --timeout-ms itself; this is the backstop.
     let deadline = started + Duration::from_millis(timeout_ms) + Duration::from_secs(5);
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        if let Some(s) = stdout.as_mut() {
-            let _ = s.read_to_string(&mut out);
+    let finished = match bounded::run(cmd, deadline, &log_path) {
+        Ok(finished) => finished,
+        Err(bounded::Failed::Deadline) => {
+            return Outcome::failed(
+                format!("matrix: host did not finish within {timeout_ms} ms + 5 s; killed"),
+                started,
+            );
         }
-        out
-    });
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return fail(
-                    format!("matrix: host did not finish within {timeout_ms} ms + 5 s; killed"),
-                    started,
-                );
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(err) => return fail(format!("matrix: waiting for host: {err}"), started),
-        }
-    }
-    let out = reader.join().unwrap_or_default();
-    let wall_ms = ms(started.elapsed());
-    let Some(line) = out.lines().rev().find(|l| !l.trim().is_empty()) else {
-        return fail("matrix: the host printed no JSON line".into(), started);
+        Err(bounded::Failed::Io(err)) => return Outcome::failed(format!("matrix: {err}"), started),
     };
-    match serde_json::from_str::<Value>(line) {
-        Ok(result) => Outcome {
-            ok: result.get("ok").and_then(Value::as_bool) == Some(true),
-            error: result
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            result,
-            wall_ms,
-        },
-        Err(err) => fail(
-            format!("matrix: host output is not JSON ({err}): {line}"),
-            started,
+    let wall_ms = ms(started.elapsed());
+    let host_problems = host_log::problem_lines(&finished.stderr);
+    let Some(line) = finished.stdout.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return Outcome::failed("matrix: the host printed no JSON line".into(), started);
+    };
+    let result = match serde_json::from_str::<Value>(line) {
+        Ok(result) => result,
+        Err(err) => {
+            return Outcome::failed(
+                format!("matrix: host output is not JSON ({err}): {line}"),
+                started,
+            );
+        }
+    };
+    let exchanged = result.get("ok").and_then(Value::as_bool) == Some(true);
+    let error = result
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    // A clean start-use-stop must be silent: a passing exchange whose host
+    // logged a warning or an error fails the cell.
+    let (ok, error) = match host_problems.first() {
+        Some(first) if exchanged => (
+            false,
+            Some(format!(
+                "the exchange passed but the host printed {} warning/error line(s), first: {}",
+                host_problems.len(),
+                host_log::without_timestamp(first)
+            )),
         ),
+        _ => (exchanged, error),
+    };
+    Outcome {
+        ok,
+        error,
+        result,
+        wall_ms,
+        host_problems,
     }
 }
 
@@ -483,17 +518,17 @@ pub(crate) fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
     let _ = fs::remove_dir_all(&log_dir);
     fs::create_dir_all(&log_dir)?;
     let expectations = read_expectations(root).unwrap_or_default();
-    let peers = prepare(root)?;
+    let selected =
+        |id: &str| opts.filter.is_empty() || opts.filter.iter().any(|f| id.contains(f.as_str()));
+    let (peers, provider) = prepare(root, selected(provider::ROW_ID))?;
     let pki_dir = out_dir.join("pki");
     pki::write_all(&pki_dir, &MANUAL_KEY_TYPES)?;
 
     let cells: Vec<Cell> = all_cells()
         .into_iter()
-        .filter(|c| {
-            opts.filter.is_empty() || opts.filter.iter().any(|f| c.id().contains(f.as_str()))
-        })
+        .filter(|c| selected(&c.id()))
         .collect();
-    if cells.is_empty() {
+    if cells.is_empty() && provider.is_none() {
         bail!("no cell matches the filter {:?}", opts.filter);
     }
     let total = cells.len();
@@ -542,6 +577,26 @@ pub(crate) fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
         std::mem::take(&mut *results.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     results.sort_by_key(|(i, _, _)| *i);
     let results: Vec<(Cell, Outcome)> = results.into_iter().map(|(_, c, o)| (c, o)).collect();
+    let probe = provider.map(|p| {
+        let outcome = provider::probe(&p.cli, &p.executable, opts.timeout_ms, &log_dir);
+        eprintln!(
+            "[probe] {} ({}) {:<15} {:>8.1} ms{}",
+            provider::ROW_ID,
+            outcome.version,
+            if outcome.ok {
+                "pass"
+            } else {
+                "UNEXPECTED-FAIL"
+            },
+            outcome.wall_ms,
+            outcome
+                .error
+                .as_deref()
+                .map(|e| format!("\n          {e}"))
+                .unwrap_or_default()
+        );
+        outcome
+    });
 
     if opts.write_expectations {
         write_expectations(root, &results, &expectations)?;
@@ -549,10 +604,15 @@ pub(crate) fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
     }
     let expectations = read_expectations(root).unwrap_or_default();
     let elapsed = started.elapsed();
-    let summary = report(root, &results, &expectations, opts, elapsed)?;
+    let summary = report(root, &results, probe.as_ref(), &expectations, opts, elapsed)?;
     eprintln!(
-        "matrix: {} cells in {:.0} s: {} pass, {} expected failures, {} unexpected",
+        "matrix: {} cells{} in {:.0} s: {} pass, {} expected failures, {} unexpected",
         results.len(),
+        if probe.is_some() {
+            " and the provider probe"
+        } else {
+            ""
+        },
         elapsed.as_secs_f64(),
         summary.pass,
         summary.expected_fail,
@@ -560,7 +620,7 @@ pub(crate) fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
     );
     if summary.unexpected > 0 {
         bail!(
-            "{} cells differ from {EXPECTATIONS} (see target/matrix/report.json and target/matrix/logs/)",
+            "{} rows differ from {EXPECTATIONS} or failed (see target/matrix/report.json and target/matrix/logs/)",
             summary.unexpected
         );
     }
@@ -587,6 +647,7 @@ struct Summary {
 fn report(
     root: &Path,
     results: &[(Cell, Outcome)],
+    probe: Option<&provider::ProbeOutcome>,
     expectations: &BTreeMap<String, Expectation>,
     opts: &Options,
     elapsed: Duration,
@@ -617,9 +678,30 @@ fn report(
             "ok": outcome.ok,
             "error": outcome.error,
             "wall_ms": outcome.wall_ms,
+            "host_problems": outcome.host_problems,
             "result": outcome.result,
         }));
     }
+    let probes: Vec<Value> = probe
+        .iter()
+        .map(|p| {
+            if p.ok {
+                summary.pass += 1;
+            } else {
+                summary.unexpected += 1;
+            }
+            json!({
+                "id": provider::ROW_ID,
+                "module": provider::MODULE,
+                "version": p.version,
+                "ok": p.ok,
+                "error": p.error,
+                "wall_ms": p.wall_ms,
+                "host_problems": p.host_problems,
+                "report": p.report,
+            })
+        })
+        .collect();
     let versions = peer_versions(root);
     let report = json!({
         "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
@@ -628,6 +710,7 @@ fn report(
         "versions": versions,
         "summary": {"pass": summary.pass, "expected_fail": summary.expected_fail, "unexpected": summary.unexpected},
         "cells": cells_json,
+        "probes": probes,
     });
     let out = root.join("target/matrix/report.json");
     fs::write(&out, serde_json::to_string_pretty(&report)?)?;
@@ -643,10 +726,25 @@ fn report(
                     expected_pass: e.map(|e| e.pass),
                     reason: e.map(|e| e.reason.clone()).unwrap_or_default(),
                     error: outcome.error.clone(),
+                    host_problems: if outcome.result.get("ok").and_then(Value::as_bool)
+                        == Some(true)
+                    {
+                        outcome.host_problems.clone()
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect();
-        crate::compat_doc::write(root, &rows, &versions, opts.check)?;
+        let probe = probe.map(|p| crate::compat_doc::ProbeRow {
+            id: provider::ROW_ID,
+            module: provider::MODULE,
+            version: p.version.clone(),
+            ok: p.ok,
+            error: p.error.clone(),
+            host_problems: p.host_problems.clone(),
+        });
+        crate::compat_doc::write(root, &rows, probe.as_ref(), &versions, opts.check)?;
     } else {
         eprintln!("matrix: filtered run; docs/compatibility.md left as it is");
     }

@@ -392,7 +392,7 @@ fn cycles_ok(c: &Value) -> bool {
         && u(c, "cycles") == u(c, "planned")
         && list_empty(c, "errors")
         && list_empty(c, "leaks")
-        && u(c, "fds_last") == u(c, "fds_first")
+        && u(c, "fds_last") <= u(c, "fds_first")
         && u(c, "fds_after") == u(c, "fds_before")
         && f(c, "heap_slope_bytes_per_cycle_after_warmup") < HEAP_SLOPE_LIMIT
         && rss_growth_kib(c) < RSS_GROWTH_LIMIT_KIB
@@ -431,17 +431,7 @@ fn failures(report: &Value) -> Vec<String> {
         failed.push(format!("plugins: {}", load["plugins"]));
     }
     if !cycles_ok(&load["cycles"]) {
-        // The CI-sized soak (100 cycles) has failed intermittently on a fresh
-        // clone for a reason not yet found; the full run stays strict, and the
-        // quick run shows the full verdict in its report.
-        if report["run"] == "quick" {
-            eprintln!(
-                "reliability: WARNING: cycles check failed in the quick run: {}",
-                load["cycles"]
-            );
-        } else {
-            failed.push("cycles: see the report".to_owned());
-        }
+        failed.push(format!("cycles: {}", load["cycles"]));
     }
     for fuzz in report["fuzz"].as_array().into_iter().flatten() {
         if fuzz["ok"] != true {
@@ -547,6 +537,16 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
     );
     group_table(&mut doc, &sorted, "rogue peer");
 
+    doc.push_str(
+        "## Denial of service\n\n\
+         What a local peer can send a plugin before any authentication: over a plaintext \
+         plugin's socket, or on connections that never finish TLS. Each case reports the bound \
+         the plugin holds and its memory: resident set size before the attack and its peak \
+         after (`VmRSS`, `VmHWM` of `/proc/<pid>/status`; a case fails at +32 MiB). The real \
+         host is served afterwards, and the plugin still exits 0 on Shutdown.\n\n",
+    );
+    group_table(&mut doc, &sorted, "dos");
+
     doc.push_str("## Sockets and the magic cookie\n\n");
     group_table(&mut doc, &sorted, "socket");
 
@@ -606,7 +606,7 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
     );
     let _ = writeln!(
         doc,
-        "| {} sequential start / Put+Get / kill cycles | fd count and RSS of the host flat | {} cycles in {:.1} s, {} errors; fds {} → {} (slope {:.3}/cycle); RSS {} → {} KiB, least-squares slope {:.3} KiB/cycle after {} warm-up cycles ({:.0} KiB per 1,000 cycles; {:.3} over all cycles); live heap {} → {} bytes, slope {:.2} bytes/cycle | {} |",
+        "| {} sequential start / Put+Get / kill cycles | fd count and RSS of the host flat | {} cycles in {:.1} s, {} errors; fds {} → {} (slope {:.3}/cycle; sampled once the cycle's drops have run: in {} cycles, up to {} descriptors and {} heap bytes were still being freed when kill returned); RSS {} → {} KiB, least-squares slope {:.3} KiB/cycle after {} warm-up cycles ({:.0} KiB per 1,000 cycles; {:.3} over all cycles); live heap {} → {} bytes, slope {:.2} bytes/cycle | {} |",
         thousands(u(c, "planned")),
         thousands(u(c, "cycles")),
         f(c, "seconds"),
@@ -614,6 +614,9 @@ fn render(report: &Value, plan: &Plan, no_fuzz: bool) -> String {
         u(c, "fds_first"),
         u(c, "fds_last"),
         f(c, "fd_slope_per_cycle"),
+        u(c, "cycles_with_descriptors_closing_after_kill"),
+        u(c, "max_descriptors_closing_after_kill"),
+        thousands(u(c, "max_heap_bytes_freed_after_kill")),
         u(c, "rss_kib_first"),
         u(c, "rss_kib_last"),
         f(c, "rss_slope_kib_per_cycle_after_warmup"),
@@ -697,7 +700,11 @@ const FINDINGS: &str = "## Findings fixed\n\n\
 | Finding | Fix |\n|---|---|\n\
 | A plugin that starts a grandchild holding its stdout open and exits before its handshake made the host wait for the whole start timeout (60 s by default): the handshake read waited for EOF only. The grandchild, and the host's stderr relay task, also outlived the plugin on every path. | `runtime`: the plugin leads its own process group; kill, abort, drop and failed starts SIGKILL the group; the handshake read also watches the process exit and the stderr relay is aborted when EOF does not come. |\n\
 | A TLS client offering no ALPN at all got through rustls and was served HTTP/2 (grpc-go refuses such connections). | `runtime`: served TLS connections must negotiate `h2`. |\n\
-| HPACK bomb: the `:authority` filter decoded a client's whole header block before h2 could apply its 16 KiB header-list limit; a 254 KB block of references to one dynamic-table entry decoded to 1 GB (2 GB of plugin RSS, seconds of CPU). | `runtime`: headers are re-encoded while decoding and a list over 1 MiB is refused first. |\n\n\
+| HPACK bomb: the `:authority` filter decoded a client's whole header block before h2 could apply its 16 KiB header-list limit; a 254 KB block of references to one dynamic-table entry decoded to 1 GB (2 GB of plugin RSS, seconds of CPU). | `runtime`: headers are re-encoded while decoding and a list over 1 MiB is refused first. |\n\
+| CONTINUATION flood (CVE-2023-45288, which h2 and grpc-go bound): the `:authority` filter kept every frame of an unfinished header block, and empty CONTINUATION frames never reached its 1 MiB block limit (72 MiB sent, plugin RSS +72 MiB, never closed). | `runtime`: a header block may span at most 80 frames (h2's count for a 1 MiB block), then the connection is closed. |\n\
+| go-plugin's own services (health, broker, stdio) accepted 2^31-1-byte messages, and tonic reserves what a length prefix declares: four 5-byte prefixes made the plugin's address space grow by 8 GiB. | `runtime`: 4 MiB per message on health, controller, stdio and broker (grpc-go's default, which go-plugin's plugin side keeps); the KV example takes the 256 MiB of `peers/CONTRACT.md`. |\n\
+| Health Check echoed the requested service name into its error: a 16 MiB name cost 49 MiB of plugin RSS and an error the host could not even read. | `runtime`: the error says \"unknown service\", as grpc-go's does. |\n\
+| Plaintext connections that never sent the HTTP/2 preface stayed open forever; TLS handshakes in flight were not capped; the soft RLIMIT_NOFILE stayed as inherited; \"accept failed\" was logged every 10 ms on EMFILE (165 lines in 2 s). | `runtime`: 10 s preface timeout; at most 128 TLS handshakes at once; soft RLIMIT_NOFILE raised to the hard limit at start (as Go does); accept errors back off from 5 ms to 1 s and are logged at most once a second. |\n\n\
 ## Left as they are\n\n\
 - The plugin now runs in its own process group: terminal Ctrl-C reaches only the host (plugins ignore SIGINT anyway), and a plugin that reads from a terminal on stdin would be stopped as a background job.\n\
 - A process group is the unit that is killed: a grandchild that calls `setsid` or `setpgid` itself leaves the group and is not killed.\n\

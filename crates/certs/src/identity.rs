@@ -86,6 +86,7 @@ impl Identity {
         let _entered = span.enter();
         let started = Instant::now();
         let fail = |reason: String| CertError::Generate { key_type, reason };
+        crate::entropy::check_first_draw();
 
         let key_pair =
             new_key_pair(key_type).map_err(|err| fail(format!("key generation: {err}")))?;

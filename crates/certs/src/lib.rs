@@ -63,7 +63,10 @@
 //! which costs tens of milliseconds on the first draw in each process
 //! (every plugin start). Building with the environment variable
 //! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` seeds it from the operating system
-//! instead.
+//! instead. The first [`Identity::generate`] of a process times that first
+//! draw and, when it took over [`SLOW_FIRST_DRAW`], logs one `info` line
+//! naming the variable and the `.cargo/config.toml` fix
+//! ([`first_random_draw`], [`slow_first_draw_notice`]).
 //!
 //! # Logging
 //!
@@ -72,6 +75,7 @@
 //! and rejection at warn level, with both SHA-256 fingerprints.
 
 mod config;
+mod entropy;
 mod error;
 mod identity;
 mod key_type;
@@ -83,9 +87,15 @@ pub use crate::config::{
     PeerTrust, client_config, client_config_with_versions, provider, server_config,
     server_config_with_versions, server_name,
 };
+pub use crate::entropy::{SLOW_FIRST_DRAW, first_random_draw, slow_first_draw_notice};
 pub use crate::error::CertError;
 pub use crate::identity::{Identity, cert_fingerprint};
 pub use crate::key_type::{KeyType, cert_key_type};
 pub use crate::pem::{parse_cert_pem, parse_certs_pem};
 pub use crate::pki::DevPki;
 pub use crate::verify::{PinnedClientCertVerifier, PinnedServerCertVerifier};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -6,9 +6,6 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Terraform's and OpenTofu's provider cookie.
-const TF_COOKIE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
-
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The plugin executable.
@@ -18,7 +15,7 @@ pub(crate) struct Args {
     args: Vec<String>,
     /// Cookie and versions of a known host: kv (go-plugin's examples:
     /// BASIC_PLUGIN=hello, version 1) or terraform (TF_PLUGIN_MAGIC_COOKIE,
-    /// versions 5 and 6).
+    /// versions 5 and 6; also reads and lists the provider's schema).
     #[arg(long, default_value = "kv")]
     preset: String,
     /// Magic cookie as KEY=VALUE (overrides the preset's).
@@ -53,11 +50,19 @@ pub(crate) struct Args {
     json: bool,
 }
 
+/// Whether the preset is a Terraform/OpenTofu host (the schema is read).
+fn is_terraform(args: &Args) -> bool {
+    matches!(args.preset.as_str(), "terraform" | "tofu" | "opentofu")
+}
+
 fn cookie_and_versions(args: &Args) -> Result<((String, String), Vec<u32>)> {
     let (cookie, versions) = match args.preset.as_str() {
         "kv" => (("BASIC_PLUGIN".to_owned(), "hello".to_owned()), vec![1]),
         "terraform" | "tofu" | "opentofu" => (
-            ("TF_PLUGIN_MAGIC_COOKIE".to_owned(), TF_COOKIE.to_owned()),
+            (
+                rpcplugin_tfplugin::MAGIC_COOKIE_KEY.to_owned(),
+                rpcplugin_tfplugin::MAGIC_COOKIE_VALUE.to_owned(),
+            ),
             vec![5, 6],
         ),
         other => bail!("unknown preset {other:?}: use kv or terraform"),
@@ -130,6 +135,19 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
         rtts.push(t.elapsed());
     }
     rtts.sort();
+    let schema = if is_terraform(&args) {
+        Some(
+            crate::schema::read(
+                client.channel(),
+                client.protocol_version(),
+                Duration::from_millis(args.timeout_ms),
+            )
+            .await
+            .map_err(|err| format!("{:#}", anyhow::Error::new(err))),
+        )
+    } else {
+        None
+    };
     let tls_info = client.tls_info().cloned();
     let handshake = client.handshake().map(|hs| {
         json!({
@@ -144,8 +162,9 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
             "multiplex": hs.multiplex,
         })
     });
+    let schema_ok = !matches!(schema, Some(Err(_)));
     let report = json!({
-        "ok": ping_error.is_none(),
+        "ok": ping_error.is_none() && schema_ok,
         "plugin": args.path,
         "pid": client.pid(),
         "protocol_version": client.protocol_version(),
@@ -165,6 +184,8 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
         "start_ms": start_ms,
         "ping_median_us": rtts.get(rtts.len() / 2).map(|d| d.as_micros()),
         "ping_min_us": rtts.first().map(|d| d.as_micros()),
+        "schema": schema.as_ref().and_then(|s| s.as_ref().ok()),
+        "schema_error": schema.as_ref().and_then(|s| s.as_ref().err()),
         "stderr_tail": client.stderr_tail(),
     });
     let status = client.kill().await?;
@@ -230,6 +251,7 @@ fn print_report(report: &Value, as_json: bool) {
                 }
             }
             Value::String(s) => println!("{key}: {s}"),
+            Value::Object(_) if key == "schema" => crate::schema::print_text(value),
             Value::Object(inner) => {
                 println!("{key}:");
                 for (k, v) in inner {

@@ -8,7 +8,8 @@
 )]
 
 use serde_json::Value;
-use std::process::Command;
+use std::io::Read as _;
+use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin");
 
@@ -115,4 +116,119 @@ fn serve_kv_refuses_to_run_without_its_host() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin"));
+}
+
+/// `rpcplugin probe` of its own `serve-kv` with debug logging, so that it
+/// logs many lines on stderr.
+fn logging_probe(no_color: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["probe", "--json", BIN, "--arg", "serve-kv", "--pings", "1"])
+        .env("RUST_LOG", "debug")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if let Some(value) = no_color {
+        cmd.env("NO_COLOR", value);
+    }
+    cmd
+}
+
+/// Runs `cmd` with its stderr on a new pseudo-terminal and returns what it
+/// wrote there.
+fn stderr_on_a_terminal(mut cmd: Command) -> Vec<u8> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut child = cmd.stderr(terminal).spawn().unwrap();
+    // The command held the only other handle on the terminal: once the child
+    // exits, reading the master side ends with EIO.
+    drop(cmd);
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut chunk) {
+            out.extend_from_slice(&chunk[..n]);
+        }
+        out
+    });
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap()
+}
+
+const ESC: u8 = 0x1b;
+
+#[test]
+fn logs_on_a_pipe_carry_no_colour_codes() {
+    let out = logging_probe(None).stderr(Stdio::piped()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "nothing was logged: {stderr}");
+    assert!(
+        !out.stderr.contains(&ESC),
+        "colour codes on a pipe: {stderr}"
+    );
+}
+
+#[test]
+fn logs_on_a_terminal_are_coloured_unless_no_color_is_set() {
+    let coloured = stderr_on_a_terminal(logging_probe(None));
+    assert!(
+        coloured.contains(&ESC),
+        "no colour on a terminal: {}",
+        String::from_utf8_lossy(&coloured)
+    );
+    for no_color in ["1", "true"] {
+        let plain = stderr_on_a_terminal(logging_probe(Some(no_color)));
+        let text = String::from_utf8_lossy(&plain);
+        assert!(text.contains("DEBUG"), "nothing was logged: {text}");
+        assert!(!plain.contains(&ESC), "NO_COLOR={no_color} ignored: {text}");
+    }
+    // An empty NO_COLOR does not count as set.
+    assert!(stderr_on_a_terminal(logging_probe(Some(""))).contains(&ESC));
+}
+
+/// `--preset terraform` reads a schema only from a provider protocol: a
+/// go-plugin plugin on another protocol is reported, not misread. (Reading
+/// real providers' schemas is checked by `cargo xtask tofu` against the
+/// example provider, its Go twin and terraform-provider-time.)
+#[test]
+fn terraform_preset_reports_a_plugin_that_is_not_a_provider() {
+    let (code, r) = probe(&[
+        BIN,
+        "--arg",
+        "serve-kv",
+        "--preset",
+        "terraform",
+        "--cookie",
+        "BASIC_PLUGIN=hello",
+        "--versions",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["health"], "SERVING");
+    assert!(r["schema"].is_null(), "{r}");
+    assert!(
+        r["schema_error"]
+            .as_str()
+            .unwrap()
+            .contains("protocol version 1 is not a Terraform provider protocol"),
+        "{r}"
+    );
+}
+
+#[test]
+fn terraform_preset_offers_the_terraform_cookie() {
+    // serve-kv wants BASIC_PLUGIN=hello; the preset sends Terraform's cookie.
+    let (code, r) = probe(&[BIN, "--arg", "serve-kv", "--preset", "terraform"]);
+    assert_eq!(code, 1, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("magic cookie"), "{r}");
 }

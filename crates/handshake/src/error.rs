@@ -141,10 +141,10 @@ pub enum ParseError {
         line: String,
     },
 
-    /// The line does not have 4 to 7 `|`-separated fields.
+    /// The line has fewer than 4 `|`-separated fields.
     #[error(
-        "unrecognized handshake line (expected 4 to 7 `|`-separated fields, found {count}): {line:?}{}",
-        field_count_hint(*count)
+        "unrecognized handshake line (expected at least 4 `|`-separated fields, found {count}): {line:?}; \
+         the plugin may have printed something to stdout before its handshake line"
     )]
     FieldCount {
         /// The number of fields found.
@@ -192,7 +192,8 @@ pub enum ParseError {
         reason: String,
     },
 
-    /// The multiplexing field is not a boolean.
+    /// The host requested multiplexing and the multiplexing field is not a
+    /// boolean (see [`ParseOptions`](crate::ParseOptions)).
     #[error(
         "{} must be a boolean such as \"true\" or \"false\", found {value:?}",
         Field::Multiplex
@@ -200,6 +201,24 @@ pub enum ParseError {
     InvalidMultiplex {
         /// The field's text.
         value: String,
+    },
+
+    /// The host requested gRPC broker multiplexing (`PLUGIN_MULTIPLEX_GRPC`)
+    /// and the plugin does not support it: its line has no field 6, or
+    /// field 6 is false (see [`ParseOptions`](crate::ParseOptions)).
+    #[error(
+        "the host requested gRPC broker multiplexing and the plugin does not support it: {}",
+        if *announced {
+            "its handshake line says false in field 6 (multiplexing flag)"
+        } else {
+            "its handshake line has no field 6 (multiplexing flag); \
+             a Go plugin needs github.com/hashicorp/go-plugin 1.6.0 or later and a rebuild"
+        }
+    )]
+    MultiplexNotSupported {
+        /// Whether the plugin said so (field 6 false) rather than leaving
+        /// field 6 out.
+        announced: bool,
     },
 
     /// The core protocol version is not [`CORE_PROTOCOL_VERSION`]; returned by
@@ -213,14 +232,6 @@ pub enum ParseError {
         /// The version the plugin sent.
         found: u32,
     },
-}
-
-fn field_count_hint(count: usize) -> &'static str {
-    if count < 4 {
-        "; the plugin may have printed something to stdout before its handshake line"
-    } else {
-        ""
-    }
 }
 
 /// At most [`SNIPPET_CHARS`] characters of `text`, with `…` marking a cut.

@@ -13,6 +13,15 @@
 //! [`negotiate`], [`format_protocol_versions`]). The names of the environment
 //! variables involved live in [`env`](mod@env).
 //!
+//! The parser accepts every line a go-plugin host (v1.8.0) accepts: versions
+//! are read like Go's `strconv.Atoi` (`+5` is 5, here and in
+//! `PLUGIN_PROTOCOL_VERSIONS`), a 6th field of 50 characters or fewer is
+//! ignored rather than read as a certificate, fields after the 7th are
+//! ignored, and the 7th field is only checked when the host says it requested
+//! multiplexing ([`HandshakeLine::parse_with`], [`ParseOptions`]). Lines a Go
+//! host would refuse are refused with an error that names the field and
+//! quotes it.
+//!
 //! ```
 //! use rpcplugin_handshake::{HandshakeLine, Network, Protocol};
 //!
@@ -39,11 +48,14 @@ mod cookie;
 pub mod env;
 mod error;
 mod line;
+mod number;
+mod parse;
 mod version;
 
 pub use crate::cookie::{CookieError, MagicCookie};
 pub use crate::error::{Field, ParseError};
 pub use crate::line::{HandshakeLine, Network, Protocol, parse_go_bool};
+pub use crate::parse::{MAX_IGNORED_CERT_FIELD_LEN, ParseOptions};
 pub use crate::version::{
     ProtocolVersions, format_protocol_versions, negotiate, parse_protocol_versions,
 };
@@ -73,3 +85,8 @@ pub const CORE_PROTOCOL_VERSION: u32 = 1;
 /// assert!(matches!(HandshakeLine::parse(&long), Err(ParseError::TooLong { .. })));
 /// ```
 pub const MAX_LINE_LEN: usize = 64 * 1024;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

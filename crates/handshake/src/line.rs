@@ -4,24 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
-use nom::Parser as _;
-use nom::combinator::all_consuming;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 
-use crate::error::{Field, ParseError, snippet, snippet_lossy};
+use crate::error::{ParseError, snippet, snippet_lossy};
+use crate::parse::{ParseOptions, parse_text};
 use crate::{CORE_PROTOCOL_VERSION, MAX_LINE_LEN};
-
-/// Decodes the certificate field: standard alphabet, `=` padding optional
-/// (go-plugin writes none, some other implementations keep it), and, like
-/// Go's decoder, non-zero trailing bits tolerated.
-const CERT_DECODER: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
 
 /// The kind of socket a plugin listens on (handshake field 2).
 ///
@@ -195,29 +182,45 @@ pub struct HandshakeLine {
     /// [`Protocol::NetRpc`], as in go-plugin.
     pub protocol: Protocol,
     /// Field 5: the plugin's AutoMTLS certificate (DER), or `None` without
-    /// TLS. `Some` of an empty vector formats like `None`.
+    /// TLS. `Some` of an empty vector formats like `None`. A certificate
+    /// whose base64 is 50 characters or shorter (under 38 bytes of DER,
+    /// smaller than any real certificate) is not read back by
+    /// [`parse`](Self::parse) or by a go-plugin host.
     pub server_cert: Option<Vec<u8>>,
     /// Field 6: whether the plugin supports gRPC broker multiplexing; `None`
-    /// when the field is absent.
+    /// when the field is absent, or is not a boolean and multiplexing was
+    /// not requested (see [`ParseOptions`]).
     pub multiplex: Option<bool>,
 }
 
 impl HandshakeLine {
-    /// Parses one handshake line.
+    /// Parses one handshake line as a go-plugin host reads it when it did
+    /// not request multiplexing; same as [`parse_with`](Self::parse_with)
+    /// and [`ParseOptions::new`].
     ///
     /// Surrounding whitespace, including a `\r\n` or `\n` terminator, is
-    /// ignored. The line is split on every `|` into 4 to 7 fields:
+    /// ignored. The line is split on every `|` into at least 4 fields:
     ///
-    /// - fields 0 and 1 are decimal `u32` versions (any core version is
-    ///   accepted here; see [`check_core_version`](Self::check_core_version));
+    /// - fields 0 and 1 are `u32` versions, read as Go's `strconv.Atoi`
+    ///   reads them (decimal, an optional sign: `+5` is 5); any core version
+    ///   is accepted here (see [`check_core_version`](Self::check_core_version));
     /// - field 2 is `unix` or `tcp`, field 3 a non-empty address;
     /// - field 4 is `grpc` or `netrpc`, and defaults to `netrpc` when absent;
-    /// - field 5, when non-empty, is the certificate's DER in standard base64,
-    ///   with or without `=` padding;
-    /// - field 6 is a boolean as read by [`parse_go_bool`].
+    /// - field 5, when longer than [`MAX_IGNORED_CERT_FIELD_LEN`] characters,
+    ///   is the certificate's DER in standard base64, with or without `=`
+    ///   padding; a shorter field 5 is ignored, as Go hosts ignore the short
+    ///   configuration string plugins older than go-plugin 1.0 put there;
+    /// - field 6 is a boolean as read by [`parse_go_bool`]; unless
+    ///   multiplexing was requested, a field 6 that is not one is ignored;
+    /// - fields after field 6 are ignored, as Go hosts ignore them.
     ///
-    /// A line longer than [`MAX_LINE_LEN`] bytes, not UTF-8, or holding more
-    /// than one line is rejected.
+    /// A line longer than [`MAX_LINE_LEN`] bytes, not UTF-8, holding more
+    /// than one line, or with fewer than 4 fields is rejected, and so is a
+    /// field that a Go host would also refuse (a version that is not a
+    /// number, an unknown network or protocol, an empty address, a
+    /// certificate that is not base64).
+    ///
+    /// [`MAX_IGNORED_CERT_FIELD_LEN`]: crate::MAX_IGNORED_CERT_FIELD_LEN
     ///
     /// ```
     /// use rpcplugin_handshake::{HandshakeLine, Network, ParseError, Protocol};
@@ -228,11 +231,43 @@ impl HandshakeLine {
     /// assert_eq!(line.protocol, Protocol::Grpc);
     /// assert_eq!(line.server_cert, None);
     ///
+    /// // What a Go host accepts: a signed version, a short legacy 6th
+    /// // field, an unreadable 7th field and an 8th field.
+    /// let line = HandshakeLine::parse(b"1|+5|unix|/tmp/p|grpc|e30=|maybe|extra\n")?;
+    /// assert_eq!(line.app_version, 5);
+    /// assert_eq!(line.server_cert, None);
+    /// assert_eq!(line.multiplex, None);
+    ///
     /// let err = HandshakeLine::parse(b"Hello from the plugin!\n").unwrap_err();
     /// assert!(matches!(err, ParseError::FieldCount { count: 1, .. }));
     /// # Ok::<(), ParseError>(())
     /// ```
     pub fn parse(line: &[u8]) -> Result<HandshakeLine, ParseError> {
+        HandshakeLine::parse_with(line, ParseOptions::new())
+    }
+
+    /// Parses one handshake line as a go-plugin host that asked for what
+    /// `options` say.
+    ///
+    /// Everything in [`parse`](Self::parse) applies. In addition, when
+    /// [`ParseOptions::multiplex_requested`] is set and the protocol is
+    /// gRPC, field 6 must be present and true: an absent or false field is
+    /// [`ParseError::MultiplexNotSupported`], anything else that is not a
+    /// boolean [`ParseError::InvalidMultiplex`]. A go-plugin host makes the
+    /// same checks when `GRPCBrokerMultiplex` is set.
+    ///
+    /// ```
+    /// use rpcplugin_handshake::{HandshakeLine, ParseError, ParseOptions};
+    ///
+    /// let mux = ParseOptions::new().multiplex_requested(true);
+    /// let line = HandshakeLine::parse_with(b"1|1|unix|/tmp/p|grpc||true\n", mux)?;
+    /// assert_eq!(line.multiplex, Some(true));
+    ///
+    /// let err = HandshakeLine::parse_with(b"1|1|unix|/tmp/p|grpc|\n", mux).unwrap_err();
+    /// assert_eq!(err, ParseError::MultiplexNotSupported { announced: false });
+    /// # Ok::<(), ParseError>(())
+    /// ```
+    pub fn parse_with(line: &[u8], options: ParseOptions) -> Result<HandshakeLine, ParseError> {
         let unterminated = line.strip_suffix(b"\n").unwrap_or(line);
         let unterminated = unterminated.strip_suffix(b"\r").unwrap_or(unterminated);
         if unterminated.len() > MAX_LINE_LEN {
@@ -245,7 +280,7 @@ impl HandshakeLine {
             valid_up_to: err.valid_up_to(),
             text: snippet_lossy(line),
         })?;
-        parse_str(text)
+        parse_text(text, options)
     }
 
     /// Checks that the core protocol version is [`CORE_PROTOCOL_VERSION`].
@@ -326,130 +361,9 @@ impl FromStr for HandshakeLine {
     }
 }
 
-fn parse_str(text: &str) -> Result<HandshakeLine, ParseError> {
-    let line = text.trim();
-    if line.is_empty() {
-        return Err(ParseError::Empty);
-    }
-    if let Some(offset) = line.find('\n') {
-        return Err(ParseError::MultipleLines {
-            offset,
-            line: snippet(line),
-        });
-    }
-    let count = line.split('|').count();
-    if !(4..=7).contains(&count) {
-        return Err(ParseError::FieldCount {
-            count,
-            line: snippet(line),
-        });
-    }
-    let mut fields = line.split('|');
-    // The count check above guarantees the first four fields.
-    let mut next = || fields.next().unwrap_or_default();
-    let core_version = parse_version(Field::CoreVersion, next())?;
-    let app_version = parse_version(Field::AppVersion, next())?;
-    let network = next().parse::<Network>()?;
-    let address = next();
-    if address.is_empty() {
-        return Err(ParseError::EmptyAddress);
-    }
-    let address = address.to_owned();
-    let protocol = match fields.next() {
-        Some(protocol) => protocol.parse::<Protocol>()?,
-        None => Protocol::NetRpc,
-    };
-    let server_cert = match fields.next() {
-        None | Some("") => None,
-        Some(cert) => {
-            Some(
-                CERT_DECODER
-                    .decode(cert)
-                    .map_err(|err| ParseError::InvalidCertificate {
-                        value: snippet(cert),
-                        reason: base64_reason(&err),
-                    })?,
-            )
-        }
-    };
-    let multiplex = match fields.next() {
-        None => None,
-        Some(value) => Some(
-            parse_go_bool(value).ok_or_else(|| ParseError::InvalidMultiplex {
-                value: snippet(value),
-            })?,
-        ),
-    };
-    Ok(HandshakeLine {
-        core_version,
-        app_version,
-        network,
-        address,
-        protocol,
-        server_cert,
-        multiplex,
-    })
-}
-
-/// Explains a base64 decoding failure in words, with a hint for the likely
-/// mix-ups (URL-safe base64, PEM).
-fn base64_reason(err: &base64::DecodeError) -> String {
-    match *err {
-        base64::DecodeError::InvalidByte(offset, byte) => {
-            let hint = match byte {
-                b'-' | b'_' => {
-                    "; expected the standard alphabet with `+` and `/`, not URL-safe base64 or PEM"
-                }
-                b'=' => "; `=` padding may only come at the end",
-                _ => "",
-            };
-            format!(
-                "unexpected character {:?} at offset {offset}{hint}",
-                char::from(byte)
-            )
-        }
-        base64::DecodeError::InvalidLength(len) => {
-            format!("invalid length {len}: base64 cannot end with a lone character")
-        }
-        base64::DecodeError::InvalidLastSymbol(offset, byte) => format!(
-            "the final character {:?} at offset {offset} encodes bits beyond the data",
-            char::from(byte)
-        ),
-        base64::DecodeError::InvalidPadding => "misplaced `=` padding".to_owned(),
-    }
-}
-
-/// A decimal `u32`: ASCII digits only, no sign, no surrounding space.
-fn parse_version(field: Field, text: &str) -> Result<u32, ParseError> {
-    all_consuming(nom::character::complete::u32::<&str, nom::error::Error<&str>>)
-        .parse(text)
-        .map(|(_, value)| value)
-        .map_err(|_| ParseError::InvalidNumber {
-            field,
-            value: snippet(text),
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_are_plain_decimal() {
-        assert_eq!(parse_version(Field::AppVersion, "0"), Ok(0));
-        assert_eq!(parse_version(Field::AppVersion, "007"), Ok(7));
-        assert_eq!(parse_version(Field::AppVersion, "4294967295"), Ok(u32::MAX));
-        for bad in ["", "+1", "-1", " 1", "1 ", "4294967296", "1e3", "0x1", "١"] {
-            assert_eq!(
-                parse_version(Field::AppVersion, bad),
-                Err(ParseError::InvalidNumber {
-                    field: Field::AppVersion,
-                    value: bad.to_owned(),
-                }),
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn go_bools() {
@@ -462,14 +376,6 @@ mod tests {
         for bad in ["", "yes", "no", "tRUE", "2", " true"] {
             assert_eq!(parse_go_bool(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn four_fields_mean_netrpc() {
-        let line = HandshakeLine::parse(b"1|1|tcp|127.0.0.1:1234").unwrap();
-        assert_eq!(line.protocol, Protocol::NetRpc);
-        assert_eq!(line.server_cert, None);
-        assert_eq!(line.multiplex, None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Application protocol version negotiation (`PLUGIN_PROTOCOL_VERSIONS`).
 
+use crate::number::parse_go_int;
+
 /// The versions listed in a `PLUGIN_PROTOCOL_VERSIONS` value.
 ///
 /// ```
@@ -13,7 +15,8 @@
 pub struct ProtocolVersions {
     /// The entries that parsed, in the order given (duplicates kept).
     pub versions: Vec<u32>,
-    /// The entries that were skipped because they are not decimal `u32`s,
+    /// The entries that were skipped because they are not numbers as Go's
+    /// `strconv.Atoi` reads them, or are outside `u32`,
     /// verbatim, so the caller can warn about each, e.g.
     /// `server sent invalid plugin version "x"`.
     pub invalid: Vec<String>,
@@ -22,9 +25,13 @@ pub struct ProtocolVersions {
 /// Parses a `PLUGIN_PROTOCOL_VERSIONS` value.
 ///
 /// The value is a comma-separated list of decimal versions in any order. An
-/// empty value (the legacy case: no list) gives no versions. Entries that are
-/// not decimal `u32`s, including empty ones and ones with spaces, are skipped
-/// and listed in [`ProtocolVersions::invalid`], as go-plugin does.
+/// empty value (the legacy case: no list) gives no versions. Each entry is
+/// read as a go-plugin plugin reads it, with Go's `strconv.Atoi`: decimal
+/// with an optional sign, so `+7` is 7. Entries that do not read, including
+/// empty ones and ones with spaces, are skipped and listed in
+/// [`ProtocolVersions::invalid`], as go-plugin skips them with a warning.
+/// Negative entries are skipped too; go-plugin keeps them, but no plugin
+/// can serve a negative version, so the outcome is the same.
 ///
 /// ```
 /// use rpcplugin_handshake::parse_protocol_versions;
@@ -33,6 +40,7 @@ pub struct ProtocolVersions {
 /// assert!(parse_protocol_versions("").versions.is_empty());
 /// assert!(parse_protocol_versions("").invalid.is_empty());
 /// assert_eq!(parse_protocol_versions("5,,6").invalid, [""]);
+/// assert_eq!(parse_protocol_versions("+7").versions, [7]);
 /// ```
 pub fn parse_protocol_versions(value: &str) -> ProtocolVersions {
     let mut parsed = ProtocolVersions::default();
@@ -40,20 +48,12 @@ pub fn parse_protocol_versions(value: &str) -> ProtocolVersions {
         return parsed;
     }
     for entry in value.split(',') {
-        match parse_decimal(entry) {
+        match parse_go_int(entry) {
             Some(version) => parsed.versions.push(version),
             None => parsed.invalid.push(entry.to_owned()),
         }
     }
     parsed
-}
-
-/// ASCII digits only, no sign, and no overflow.
-fn parse_decimal(text: &str) -> Option<u32> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// Picks the application protocol version a plugin should serve.
@@ -107,10 +107,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_go_plugin_would_skip() {
-        let parsed = parse_protocol_versions("5, 6,+7,-1,4294967296,8,");
+    fn entries_go_plugin_skips_with_a_warning() {
+        // A go-plugin plugin warns "server sent invalid plugin version" for
+        // each of these and keeps going.
+        let parsed = parse_protocol_versions("5, 6,x,6 ,,0x7,8");
         assert_eq!(parsed.versions, [5, 8]);
-        assert_eq!(parsed.invalid, [" 6", "+7", "-1", "4294967296", ""]);
+        assert_eq!(parsed.invalid, [" 6", "x", "6 ", "", "0x7"]);
+    }
+
+    #[test]
+    fn signed_entries_read_as_go_atoi_reads_them() {
+        // Go's strconv.Atoi takes an optional sign, so a go-plugin plugin
+        // offered "+7" serves version 7.
+        let parsed = parse_protocol_versions("+7,-0,5");
+        assert_eq!(parsed.versions, [7, 0, 5]);
+        assert!(parsed.invalid.is_empty());
+    }
+
+    #[test]
+    fn entries_no_plugin_can_serve_are_skipped() {
+        // Go keeps -1 and 4294967296 as ints, but no plugin has such a
+        // version, so skipping them negotiates the same version.
+        let parsed = parse_protocol_versions("-1,4294967296,6");
+        assert_eq!(parsed.versions, [6]);
+        assert_eq!(parsed.invalid, ["-1", "4294967296"]);
+        assert_eq!(negotiate(&parsed.versions, &[5, 6]), Some(6));
     }
 
     #[test]

@@ -2,12 +2,20 @@
 //! the value.
 
 use expect_test::{Expect, expect};
-use rpcplugin_handshake::{HandshakeLine, MAX_LINE_LEN, Network, ParseError, Protocol};
+use rpcplugin_handshake::{
+    HandshakeLine, MAX_LINE_LEN, Network, ParseError, ParseOptions, Protocol,
+};
 
-use crate::support::{GO_P521_B64, render};
+use crate::support::{GO_P521_B64, render, render_with};
 
 fn check(input: &[u8], expected: Expect) {
     expected.assert_eq(&render(input));
+}
+
+/// Parses as a host that set `PLUGIN_MULTIPLEX_GRPC`.
+fn check_mux(input: &[u8], expected: Expect) {
+    let options = ParseOptions::new().multiplex_requested(true);
+    expected.assert_eq(&render_with(input, options));
 }
 
 #[test]
@@ -73,20 +81,31 @@ fn field_count_stray_output() {
     check(
         b"Starting my plugin v0.3.1...\n",
         expect![[r#"
-        error: unrecognized handshake line (expected 4 to 7 `|`-separated fields, found 1): "Starting my plugin v0.3.1..."; the plugin may have printed something to stdout before its handshake line
-        FieldCount { count: 1, line: "Starting my plugin v0.3.1..." }
-    "#]],
+            error: unrecognized handshake line (expected at least 4 `|`-separated fields, found 1): "Starting my plugin v0.3.1..."; the plugin may have printed something to stdout before its handshake line
+            FieldCount { count: 1, line: "Starting my plugin v0.3.1..." }
+        "#]],
     );
 }
 
 #[test]
-fn field_count_too_many() {
+fn field_count_too_few() {
     check(
-        b"1|1|unix|/tmp/plugin77|grpc||true|extra\n",
+        b"1|1|unix\n",
         expect![[r#"
-        error: unrecognized handshake line (expected 4 to 7 `|`-separated fields, found 8): "1|1|unix|/tmp/plugin77|grpc||true|extra"
-        FieldCount { count: 8, line: "1|1|unix|/tmp/plugin77|grpc||true|extra" }
-    "#]],
+            error: unrecognized handshake line (expected at least 4 `|`-separated fields, found 3): "1|1|unix"; the plugin may have printed something to stdout before its handshake line
+            FieldCount { count: 3, line: "1|1|unix" }
+        "#]],
+    );
+}
+
+#[test]
+fn invalid_number_sign_without_digits() {
+    check(
+        b"1|+|unix|/tmp/plugin77|grpc|\n",
+        expect![[r#"
+            error: field 1 (app protocol version) is not a decimal number from 0 to 4294967295: "+"
+            InvalidNumber { field: AppVersion, value: "+" }
+        "#]],
     );
 }
 
@@ -147,12 +166,13 @@ fn unknown_protocol() {
 
 #[test]
 fn invalid_certificate() {
+    // Over 50 characters, so a certificate to a Go host too.
     check(
-        b"1|1|unix|/tmp/plugin77|grpc|not*base64\n",
+        b"1|1|unix|/tmp/plugin77|grpc|MIICdTCCAdegAwIBAgIU*GoLLgS8uDzv69JCL3UABi1SbpQkwCgYIK\n",
         expect![[r#"
-        error: field 5 (server certificate) is not valid base64 (unexpected character '*' at offset 3): "not*base64"
-        InvalidCertificate { value: "not*base64", reason: "unexpected character '*' at offset 3" }
-    "#]],
+            error: field 5 (server certificate) is not valid base64 (unexpected character '*' at offset 20): "MIICdTCCAdegAwIBAgIU*GoLLgS8uDzv69JCL3UABi1SbpQkwCgYIK"
+            InvalidCertificate { value: "MIICdTCCAdegAwIBAgIU*GoLLgS8uDzv69JCL3UABi1SbpQkwCgYIK", reason: "unexpected character '*' at offset 20" }
+        "#]],
     );
 }
 
@@ -172,10 +192,13 @@ fn invalid_certificate_long_text_is_cut() {
 
 #[test]
 fn invalid_certificate_reasons() {
+    // Each after 52 valid characters (a multiple of 4), so that the field is
+    // long enough to be read as a certificate.
+    let valid = "A".repeat(52);
     let shown: Vec<String> = ["A", "MIIC=A", "MI=IC", "-----BEGIN CERTIFICATE-----"]
         .iter()
         .map(|cert| {
-            let line = format!("1|1|unix|/tmp/plugin77|grpc|{cert}");
+            let line = format!("1|1|unix|/tmp/plugin77|grpc|{valid}{cert}");
             HandshakeLine::parse(line.as_bytes())
                 .unwrap_err()
                 .to_string()
@@ -183,22 +206,44 @@ fn invalid_certificate_reasons() {
         .collect();
     expect![[r#"
         [
-            "field 5 (server certificate) is not valid base64 (invalid length 1: base64 cannot end with a lone character): \"A\"",
-            "field 5 (server certificate) is not valid base64 (unexpected character '=' at offset 4; `=` padding may only come at the end): \"MIIC=A\"",
-            "field 5 (server certificate) is not valid base64 (unexpected character '=' at offset 2; `=` padding may only come at the end): \"MI=IC\"",
-            "field 5 (server certificate) is not valid base64 (unexpected character '-' at offset 0; expected the standard alphabet with `+` and `/`, not URL-safe base64 or PEM): \"-----BEGIN CERTIFICATE-----\"",
+            "field 5 (server certificate) is not valid base64 (invalid length 53: base64 cannot end with a lone character): \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"",
+            "field 5 (server certificate) is not valid base64 (unexpected character '=' at offset 56; `=` padding may only come at the end): \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAMIIC=A\"",
+            "field 5 (server certificate) is not valid base64 (unexpected character '=' at offset 54; `=` padding may only come at the end): \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAMI=IC\"",
+            "field 5 (server certificate) is not valid base64 (unexpected character '-' at offset 52; expected the standard alphabet with `+` and `/`, not URL-safe base64 or PEM): \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-----BEG…\"",
         ]
     "#]].assert_debug_eq(&shown);
 }
 
 #[test]
-fn invalid_multiplex() {
-    check(
+fn invalid_multiplex_when_requested() {
+    check_mux(
         b"1|1|unix|/tmp/plugin77|grpc||yes\n",
         expect![[r#"
         error: field 6 (multiplexing flag) must be a boolean such as "true" or "false", found "yes"
         InvalidMultiplex { value: "yes" }
     "#]],
+    );
+}
+
+#[test]
+fn multiplex_requested_but_field_absent() {
+    check_mux(
+        b"1|1|unix|/tmp/plugin77|grpc|\n",
+        expect![[r#"
+            error: the host requested gRPC broker multiplexing and the plugin does not support it: its handshake line has no field 6 (multiplexing flag); a Go plugin needs github.com/hashicorp/go-plugin 1.6.0 or later and a rebuild
+            MultiplexNotSupported { announced: false }
+        "#]],
+    );
+}
+
+#[test]
+fn multiplex_requested_but_refused() {
+    check_mux(
+        b"1|1|unix|/tmp/plugin77|grpc||false\n",
+        expect![[r#"
+            error: the host requested gRPC broker multiplexing and the plugin does not support it: its handshake line says false in field 6 (multiplexing flag)
+            MultiplexNotSupported { announced: true }
+        "#]],
     );
 }
 

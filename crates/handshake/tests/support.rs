@@ -1,6 +1,6 @@
 //! Test data and a readable rendering of parse results.
 
-use rpcplugin_handshake::HandshakeLine;
+use rpcplugin_handshake::{HandshakeLine, ParseOptions};
 
 /// DER of a certificate shaped like go-plugin's AutoMTLS ones: ECDSA P-521,
 /// ecdsa-with-SHA512, `O=HashiCorp, CN=localhost`, SAN `DNS:localhost`,
@@ -19,7 +19,12 @@ pub const PYVIDER_P384_B64: &str = include_str!("data/pyvider-p384.b64");
 /// that reproduces the input and checks that the result parses back to the
 /// same value.
 pub fn render(input: &[u8]) -> String {
-    match HandshakeLine::parse(input) {
+    render_with(input, ParseOptions::new())
+}
+
+/// Like [`render`], parsing with `options`.
+pub fn render_with(input: &[u8], options: ParseOptions) -> String {
+    match HandshakeLine::parse_with(input, options) {
         Ok(line) => render_line(input, &line),
         Err(err) => format!("error: {err}\n{err:?}\n"),
     }

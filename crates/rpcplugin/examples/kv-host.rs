@@ -12,6 +12,7 @@ use rpcplugin::{Client, ClientTls, Identity, KeyType, PeerTrust};
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use serde_json::{Value, json};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -51,6 +52,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    init_logging();
     let timeout = Duration::from_millis(args.timeout_ms);
     let report = match tokio::time::timeout(timeout, exchange(&args)).await {
         Ok(Ok(report)) => report,
@@ -64,6 +66,20 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Logs (the runtime's own and the plugin's, relayed at their level) go to
+/// stderr at info unless `RUST_LOG` says otherwise; stdout is for the JSON
+/// line. Colour only on a terminal, and never with `NO_COLOR` set.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
+        .init();
 }
 
 fn failure(args: &Args, error: String) -> Value {

@@ -40,7 +40,7 @@ pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;
 pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};
 pub use reattach::{ReattachAddr, ReattachConfig};
-pub use server::{PluginContext, PluginServer, SHUTDOWN_GRACE};
+pub use server::{DebugServer, DebugStop, PluginContext, PluginServer, SHUTDOWN_GRACE};
 pub use services::{HealthReporter, PLUGIN_HEALTH_SERVICE};
 
 pub use tonic::service::Routes;

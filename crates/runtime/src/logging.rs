@@ -350,6 +350,9 @@ fn valid_go_timestamp(ts: &str) -> bool {
     head && zone
 }
 
+/// The `tracing` target of relayed plugin logs.
+pub(crate) const PLUGIN_LOG_TARGET: &str = "rpcplugin::plugin";
+
 /// Emits a parsed plugin stderr line as a `tracing` event of its level.
 pub(crate) fn emit(plugin: &str, line: &StderrLine) {
     let fields = if line.fields.is_empty() {
@@ -363,11 +366,11 @@ pub(crate) fn emit(plugin: &str, line: &StderrLine) {
     };
     let message = line.message.as_str();
     match line.level {
-        Level::TRACE => tracing::trace!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::DEBUG => tracing::debug!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::INFO => tracing::info!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::WARN => tracing::warn!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
-        Level::ERROR => tracing::error!(target: "rpcplugin::plugin", plugin, fields, "{message}"),
+        Level::TRACE => tracing::trace!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::DEBUG => tracing::debug!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::INFO => tracing::info!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::WARN => tracing::warn!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
+        Level::ERROR => tracing::error!(target: PLUGIN_LOG_TARGET, plugin, fields, "{message}"),
     }
 }
 

@@ -132,6 +132,9 @@ pub mod keys {
     /// Put: the plugin dies of an allocation failure, as Rust reports it:
     /// `memory allocation of N bytes failed` on fd 2, then SIGABRT.
     pub const ALLOC_FAILURE: &str = "alloc-failure";
+    /// Put: the handler panics with the value as its message (the plugin
+    /// keeps serving; the call fails).
+    pub const PANIC: &str = "panic";
 }
 
 /// What the plugin reports about itself when it starts, so a test can check

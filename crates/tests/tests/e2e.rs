@@ -37,3 +37,6 @@ mod reattach;
 
 #[path = "e2e/failures.rs"]
 mod failures;
+
+#[path = "e2e/in_process.rs"]
+mod in_process;

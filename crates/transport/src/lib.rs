@@ -50,6 +50,6 @@ pub use error::TransportError;
 pub use listener::{ListenConfig, Listener, Transport};
 pub use stream::{Stream, dial};
 #[cfg(unix)]
-pub use unix::private_dir;
+pub use unix::{private_dir, private_dir_in};
 
 pub use rpcplugin_handshake::Network;

@@ -38,11 +38,23 @@ pub(crate) struct Cleanup {
 /// assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
 /// ```
 pub fn private_dir(group: Option<&str>) -> Result<TempDir, TransportError> {
-    private_dir_with_gid(group.map(lookup_gid).transpose()?)
+    private_dir_in(&std::env::temp_dir(), group)
 }
 
-fn private_dir_with_gid(gid: Option<u32>) -> Result<TempDir, TransportError> {
-    let base = std::env::temp_dir();
+/// Like [`private_dir`], inside `base` instead of the OS temp directory
+/// (go-plugin's `UnixSocketConfig.TempDir`).
+///
+/// ```
+/// let base = tempfile::tempdir().unwrap();
+/// let dir = rpcplugin_transport::private_dir_in(base.path(), None).unwrap();
+/// assert!(dir.path().starts_with(base.path()));
+/// ```
+pub fn private_dir_in(base: &Path, group: Option<&str>) -> Result<TempDir, TransportError> {
+    private_dir_with_gid(base, group.map(lookup_gid).transpose()?)
+}
+
+fn private_dir_with_gid(base: &Path, gid: Option<u32>) -> Result<TempDir, TransportError> {
+    let base = base.to_path_buf();
     // Created with its final mode: no window where others may enter.
     let mode = if gid.is_some() { 0o710 } else { 0o700 };
     let tmp = tempfile::Builder::new()
@@ -63,7 +75,7 @@ pub(crate) fn bind(
     let (dir, owned_dir) = match &config.socket_dir {
         Some(dir) => (dir.clone(), None),
         None => {
-            let tmp = private_dir_with_gid(gid)?;
+            let tmp = private_dir_with_gid(&std::env::temp_dir(), gid)?;
             (tmp.path().to_path_buf(), Some(tmp))
         }
     };

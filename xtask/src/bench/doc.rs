@@ -293,7 +293,8 @@ pub(crate) fn write(root: &Path, report: &Value) -> Result<()> {
         .and_then(|(_, rest)| rest.split_once(NOTES_END))
         .map(|(notes, _)| notes.trim().to_owned())
         .unwrap_or_else(|| "(No notes yet.)".into());
-    let text = render(report, &notes);
+    // Keeps the section `cargo xtask tofu` generates.
+    let text = crate::tofu::doc::carry_section(&old, render(report, &notes));
     fs::write(&path, text)?;
     fs::write(root.join(COLD_SVG), cold_svg(report))?;
     fs::write(root.join(LATENCY_SVG), latency_svg(report))?;

@@ -69,6 +69,7 @@ pub struct ClientBuilder {
     raw_stderr: Option<Sink>,
     log_name: Option<String>,
     socket_group: Option<String>,
+    socket_base: Option<PathBuf>,
     ports: (u16, u16),
     checksum: Option<Vec<u8>>,
 }
@@ -110,6 +111,7 @@ impl ClientBuilder {
             raw_stderr: None,
             log_name: None,
             socket_group: None,
+            socket_base: None,
             ports: (10000, 25000),
             checksum: None,
         }
@@ -245,6 +247,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Where the private directory for the plugin's socket (and this host's
+    /// brokered sockets) is created (default: the OS temp directory;
+    /// go-plugin's `UnixSocketConfig.TempDir`). Short paths matter: a unix
+    /// socket path is limited to about 100 bytes.
+    pub fn socket_dir(mut self, base: impl AsRef<Path>) -> Self {
+        self.socket_base = Some(base.as_ref().to_path_buf());
+        self
+    }
+
     /// Port range for plugins that listen on TCP (default 10000-25000).
     pub fn port_range(mut self, min: u16, max: u16) -> Self {
         self.ports = (min, max);
@@ -291,7 +302,10 @@ impl ClientBuilder {
             ClientTls::Auto(key_type) => Some(Identity::generate(*key_type)?),
             _ => None,
         };
-        let socket_dir = rpcplugin_transport::private_dir(self.socket_group.as_deref())?;
+        let socket_dir = match &self.socket_base {
+            Some(base) => rpcplugin_transport::private_dir_in(base, self.socket_group.as_deref())?,
+            None => rpcplugin_transport::private_dir(self.socket_group.as_deref())?,
+        };
         let shutdown = Shutdown::new();
         let mut child = self.spawn(&program, &cookie, identity.as_ref(), socket_dir.path())?;
         drop(program);
@@ -328,6 +342,7 @@ impl ClientBuilder {
         tasks.push(tokio::spawn(relay::drain(stdout)));
         tracing::debug!(line = %abbreviate(line.trim_end()), "handshake received");
 
+        let socket_dir_path = socket_dir.path().to_path_buf();
         let launched = Launched {
             watch,
             _socket_dir: socket_dir,
@@ -349,6 +364,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             listen: ListenConfig {
                 socket_group: self.socket_group.clone(),
+                socket_dir: Some(socket_dir_path.clone()),
                 ..ListenConfig::default()
             },
         };
@@ -359,7 +375,7 @@ impl ClientBuilder {
         tracing::debug!(addr = %connected.addr, version = connected.handshake.app_version, "connected");
         let client = Client::assemble(
             connected,
-            launched,
+            (launched.watch, Some(launched._socket_dir)),
             tail,
             tasks,
             shutdown,

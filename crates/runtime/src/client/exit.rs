@@ -9,12 +9,17 @@ use tokio::sync::{mpsc, watch};
 
 /// How a plugin process ended, as far as the host can know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PluginExit {
     /// A process this host launched ended with this status.
     Status(ExitStatus),
     /// A reattached process (not this host's child) is gone; its status is
     /// not available to this host.
     Gone,
+    /// A plugin served in this process
+    /// ([`PluginServer::start_in_process`](crate::PluginServer::start_in_process))
+    /// stopped serving.
+    Stopped,
 }
 
 impl std::fmt::Display for PluginExit {
@@ -22,6 +27,7 @@ impl std::fmt::Display for PluginExit {
         match self {
             PluginExit::Status(status) => f.write_str(&describe(*status)),
             PluginExit::Gone => f.write_str("process gone (reattached: exit status unknown)"),
+            PluginExit::Stopped => f.write_str("in-process plugin stopped serving"),
         }
     }
 }
@@ -84,6 +90,23 @@ impl ExitWatch {
             requests,
             exit,
             pid: Some(pid),
+        }
+    }
+
+    /// Watches a plugin served by a task of this process: "killing" it
+    /// triggers its shutdown.
+    pub(crate) fn task(
+        task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+        shutdown: crate::shutdown::Shutdown,
+        label: WatchLabel,
+    ) -> ExitWatch {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let (tx, exit) = watch::channel(None);
+        tokio::spawn(watch_task(task, shutdown, rx, tx, label));
+        ExitWatch {
+            requests,
+            exit,
+            pid: None,
         }
     }
 
@@ -212,6 +235,37 @@ async fn watch_pid(
     }
     log_exit(&label, Some(pid), PluginExit::Gone, expected);
     exit.send_replace(Some(PluginExit::Gone));
+}
+
+async fn watch_task(
+    mut task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+    shutdown: crate::shutdown::Shutdown,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    exit: watch::Sender<Option<PluginExit>>,
+    label: WatchLabel,
+) {
+    let mut expected = false;
+    let mut open = true;
+    let served = loop {
+        tokio::select! {
+            served = &mut task => break served,
+            request = requests.recv(), if open => match request {
+                Some(Request::Expect) => expected = true,
+                Some(Request::Kill) | None => {
+                    open = request.is_some();
+                    expected = true;
+                    shutdown.trigger();
+                }
+            },
+        }
+    };
+    match served {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(plugin = %label.plugin, %err, "in-process plugin failed"),
+        Err(err) => tracing::error!(plugin = %label.plugin, %err, "in-process plugin task failed"),
+    }
+    log_exit(&label, None, PluginExit::Stopped, expected);
+    exit.send_replace(Some(PluginExit::Stopped));
 }
 
 fn log_exit(label: &WatchLabel, pid: Option<u32>, exit: PluginExit, expected: bool) {

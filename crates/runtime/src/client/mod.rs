@@ -114,7 +114,7 @@ impl Client {
 
     fn assemble(
         connected: Connected,
-        launched: Launched,
+        (watch, socket_dir): (ExitWatch, Option<tempfile::TempDir>),
         tail: Tail,
         mut tasks: Vec<JoinHandle<()>>,
         shutdown: Shutdown,
@@ -140,9 +140,9 @@ impl Client {
             shutdown.clone(),
         )));
         Client {
-            watch: launched.watch,
+            watch,
             launched: true,
-            socket_dir: Some(launched._socket_dir),
+            socket_dir,
             stopped: false,
             addr,
             version: handshake.app_version,
@@ -155,6 +155,55 @@ impl Client {
             stops,
             handshake: Some(handshake),
         }
+    }
+
+    /// The host half of [`crate::PluginServer::start_in_process`].
+    pub(crate) async fn in_process(
+        line: HandshakeLine,
+        identity: rpcplugin_certs::Identity,
+        server_shutdown: Shutdown,
+        task: JoinHandle<Result<(), Error>>,
+    ) -> Result<Client, Error> {
+        let tail = Tail::default();
+        let watch = ExitWatch::task(
+            task,
+            server_shutdown,
+            WatchLabel {
+                plugin: "in-process plugin".into(),
+                tail: tail.clone(),
+            },
+        );
+        let tls = ClientTls::Auto(identity.key_type());
+        let offer = connect::Offer {
+            versions: &[line.app_version],
+            tls: &tls,
+            identity: Some(identity),
+            connect_timeout: Duration::from_secs(10),
+            listen: ListenConfig::default(),
+        };
+        let shutdown = Shutdown::new();
+        let connected = match connect::connect(line, offer, shutdown.clone()).await {
+            Ok(connected) => connected,
+            Err(err) => {
+                watch.kill(KILL_BOUND).await;
+                return Err(err);
+            }
+        };
+        let stops = Stops {
+            shutdown_timeout: Duration::from_secs(1),
+            kill_grace: Duration::from_secs(2),
+            keep_running: false,
+        };
+        let client = Client::assemble(
+            connected,
+            (watch, None),
+            tail,
+            Vec::new(),
+            shutdown,
+            stops,
+            (None, None),
+        );
+        Ok(client)
     }
 
     /// Connects to a plugin that is already running (started in debug mode,

@@ -80,6 +80,11 @@ pub(crate) async fn relay_stderr<R: AsyncRead + Unpin>(
                 }
                 let text = String::from_utf8_lossy(&buf);
                 tail.push(&text);
+                // No subscriber takes plugin logs: skip the parsing work
+                // (go-plugin v1.7 does the same).
+                if !tracing::enabled!(target: logging::PLUGIN_LOG_TARGET, tracing::Level::ERROR) {
+                    continue;
+                }
                 let line = logging::parse_stderr_line(&text, in_panic);
                 in_panic |= line.starts_panic;
                 logging::emit(&plugin, &line);

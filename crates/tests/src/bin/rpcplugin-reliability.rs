@@ -315,7 +315,8 @@ async fn plugins(options: &Options) -> Result<Value, BoxError> {
     }))
 }
 
-/// `--count` sequential start, use, kill cycles; samples fd count and RSS.
+/// `--count` sequential start, use, kill cycles; samples fd count, RSS and
+/// live heap once the cycle's descriptors are closed.
 async fn cycles(options: &Options) -> Result<Value, BoxError> {
     let before = Snapshot::take();
     let deadline = Instant::now() + options.max;
@@ -327,6 +328,15 @@ async fn cycles(options: &Options) -> Result<Value, BoxError> {
     let mut fds = Vec::with_capacity(capacity);
     let mut errors = Vec::new();
     let mut done = 0u64;
+    // What a cycle leaves until the runtime has run the drops `kill`
+    // started: descriptors, and heap bytes.
+    let mut unsettled_fds = 0usize;
+    let mut unsettled_heap = 0u64;
+    let mut unsettled_cycles = 0u64;
+    let mut target = Quiet {
+        fds: before.fds,
+        heap: LIVE_HEAP.load(Ordering::Relaxed) as u64,
+    };
     for i in 0..options.count {
         if Instant::now() > deadline {
             errors.push(format!("stopped at the time limit after {i} cycles"));
@@ -348,10 +358,22 @@ async fn cycles(options: &Options) -> Result<Value, BoxError> {
             errors.push(format!("cycle {i}: {err}"));
         }
         done += 1;
-        let now = Snapshot::take();
+        let at_kill = Quiet::now();
+        let (quiet, reached) = Quiet::wait_for(target).await;
+        if !reached {
+            // A level that stays (the first start's process-wide state, a
+            // table that grew): later cycles return to this one. Growth
+            // that repeats shows in the slopes.
+            target = quiet;
+        }
+        if at_kill.fds > quiet.fds || at_kill.heap > quiet.heap {
+            unsettled_cycles += 1;
+            unsettled_fds = unsettled_fds.max(at_kill.fds.saturating_sub(quiet.fds));
+            unsettled_heap = unsettled_heap.max(at_kill.heap.saturating_sub(quiet.heap));
+        }
         rss.push(rss_kib());
-        heap.push(LIVE_HEAP.load(Ordering::Relaxed) as u64);
-        fds.push(now.fds);
+        heap.push(quiet.heap);
+        fds.push(quiet.fds);
     }
     let after = Snapshot::settle(&before).await;
     let warm = rss.len() / 10;
@@ -377,10 +399,55 @@ async fn cycles(options: &Options) -> Result<Value, BoxError> {
         "fds_max": fds.iter().max(),
         "fds_after": after.fds,
         "fd_slope_per_cycle": slope(&fds.iter().map(|f| *f as u64).collect::<Vec<_>>()),
+        "cycles_with_descriptors_closing_after_kill": unsettled_cycles,
+        "max_descriptors_closing_after_kill": unsettled_fds,
+        "max_heap_bytes_freed_after_kill": unsettled_heap,
         "rss_samples_kib": sample(&rss, 50),
         "heap_samples_bytes": sample(&heap, 50),
         "leaks": after.leaks_since(&before),
     }))
+}
+
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Descriptors and live heap bytes of this process at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    fds: usize,
+    heap: u64,
+}
+
+impl Quiet {
+    fn now() -> Quiet {
+        Quiet {
+            fds: fd_count(),
+            heap: LIVE_HEAP.load(Ordering::Relaxed) as u64,
+        }
+    }
+
+    /// Waits, for at most a second, until this process is back to at most
+    /// `target` descriptors and live heap bytes; returns the state then and
+    /// whether it got there. `kill` returns once the plugin is reaped, but
+    /// the tonic connection's task and the client's aborted tasks close
+    /// their descriptors and free their buffers on a worker thread
+    /// afterwards: a sample taken before that counts them or not at random.
+    async fn wait_for(target: Quiet) -> (Quiet, bool) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let now = Quiet::now();
+            if now.fds <= target.fds && now.heap <= target.heap {
+                return (now, true);
+            }
+            if Instant::now() > deadline {
+                return (now, false);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 }
 
 /// Least-squares slope of `ys` against their index.
@@ -460,9 +527,7 @@ impl Snapshot {
             .map(|e| e.path())
             .collect();
         Snapshot {
-            fds: std::fs::read_dir("/proc/self/fd")
-                .map(|d| d.count())
-                .unwrap_or(0),
+            fds: fd_count(),
             children,
             marked,
             tmp_dirs,

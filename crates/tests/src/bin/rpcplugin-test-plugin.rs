@@ -337,6 +337,8 @@ impl Kv for TestKv {
                 .set_serving(rpcplugin::runtime::PLUGIN_HEALTH_SERVICE, text == "serving"),
             keys::EXIT => std::process::exit(text.trim().parse().unwrap_or(1)),
             keys::ABORT => std::process::abort(),
+            #[allow(clippy::panic)]
+            keys::PANIC => panic!("{}", String::from_utf8_lossy(value)),
             keys::ALLOC_FAILURE => match std::alloc::Layout::from_size_align(1 << 40, 8) {
                 Ok(layout) => std::alloc::handle_alloc_error(layout),
                 Err(_) => std::process::abort(),

@@ -263,7 +263,7 @@ async fn the_plugin_stops_when_its_host_is_killed() {
     let scratch = Scratch::new();
     let mut host = tokio::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg("\"$0\" & echo \"$!\"; wait")
+        .arg("\"$0\" & wait")
         .arg(crate::support::PLUGIN)
         .env_clear()
         .env(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
@@ -276,20 +276,20 @@ async fn the_plugin_stops_when_its_host_is_killed() {
         .expect("the shell host");
     let stdout = host.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let read = async {
-        let pid = lines.next_line().await.expect("read").expect("the pid");
-        let handshake = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("the handshake");
-        (pid, handshake)
-    };
-    let (pid, handshake) = tokio::time::timeout(Duration::from_secs(30), read)
+    let handshake = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
-        .expect("the plugin started");
+        .expect("the plugin started")
+        .expect("read")
+        .expect("the handshake");
     assert!(handshake.starts_with("1|1|unix|"), "{handshake}");
-    assert_eq!(pid.trim(), scratch.report().pid.to_string());
+    // The plugin wrote its report before its handshake line.
+    let pid = scratch.report().pid;
+    assert!(
+        rpcplugin_tests::processes()
+            .iter()
+            .any(|(p, _, _)| *p == pid),
+        "plugin {pid} is not running"
+    );
 
     host.start_kill().expect("SIGKILL the host");
     host.wait().await.expect("reap the host");
@@ -305,5 +305,28 @@ async fn the_plugin_stops_when_its_host_is_killed() {
     assert!(
         !std::path::Path::new(socket).exists(),
         "socket {socket} left behind"
+    );
+}
+
+#[tokio::test]
+async fn sockets_go_in_the_directory_the_host_names() {
+    let scratch = Scratch::new();
+    let base = scratch.path().join("sockets");
+    std::fs::create_dir(&base).expect("mkdir");
+    let mut client = builder(mode::NORMAL, &scratch)
+        .socket_dir(&base)
+        .start()
+        .await
+        .expect("start");
+    let socket_dir = scratch.report().socket_dir;
+    assert!(
+        std::path::Path::new(&socket_dir).starts_with(&base),
+        "{socket_dir} is not under {base:?}"
+    );
+    kill_cleanly(&mut client, &scratch).await;
+    assert_eq!(
+        std::fs::read_dir(&base).expect("list").count(),
+        0,
+        "the private directory was left behind"
     );
 }

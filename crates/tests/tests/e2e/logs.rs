@@ -86,3 +86,29 @@ async fn a_fatal_runtime_message_reaches_the_host_log_as_an_error() {
     client.kill().await.expect("kill");
     scratch.assert_plugin_gone();
 }
+
+#[tokio::test]
+async fn a_panic_reaches_the_host_log_as_an_error() {
+    capture_plugin_logs();
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .start()
+        .await
+        .expect("start");
+    let message = nonce("deliberate-panic");
+    let failed = KvClient::new(client.channel())
+        .put(PutRequest {
+            key: keys::PANIC.into(),
+            value: message.clone().into_bytes().into(),
+        })
+        .await;
+    assert!(failed.is_err(), "the call that panicked");
+    let log = wait_for_plugin_log(&message)
+        .await
+        .expect("the panic in the host log");
+    // One hclog JSON line at error level, which every go-plugin host keeps.
+    assert_eq!(log.level, Level::ERROR, "{log:?}");
+    assert!(log.message.starts_with("panic: "), "{log:?}");
+    client.ping().await.expect("still serving after the panic");
+    kill_cleanly(&mut client, &scratch).await;
+}

@@ -1,0 +1,215 @@
+//! Finds warning and error lines in what a host printed on stderr.
+//!
+//! A clean start-use-stop must be silent above info level. Each host library
+//! logs in its own format, so every one of them is recognised:
+//!
+//! - hclog text (go-plugin hosts): `2026-11-30T16:04:44.075Z [WARN]  kv-host: ...`
+//! - hclog JSON (any plugin line passed through): `{"@level":"warn",...}`
+//! - Rust `tracing` fmt: `2026-11-30T16:04:44.075123Z  WARN rpcplugin_runtime::client: ...`
+//!   (ANSI colour codes stripped first)
+//! - structlog console (pyvider hosts): `2026-11-30 16:04:48.665316 [warning  ] ...`
+//! - Python `logging` defaults: `WARNING:name:message`
+//! - gRPC C-core (grpcio): `W1130 16:04:50.588018   31009 file.cc:12] ...`
+//! - crashes: Go `panic:`, Rust `panicked at`, Python `Traceback`.
+
+use serde_json::Value;
+
+/// Level words, lower case, and whether they are at warning level or above.
+const LEVELS: [(&str, bool); 14] = [
+    ("trace", false),
+    ("debug", false),
+    ("info", false),
+    ("notice", false),
+    ("warn", true),
+    ("warning", true),
+    ("error", true),
+    ("err", true),
+    ("critical", true),
+    ("crit", true),
+    ("fatal", true),
+    ("panic", true),
+    ("exception", true),
+    ("alert", true),
+];
+
+/// Tokens at the start of a line searched for a level word: timestamps and a
+/// thread id may come first.
+const LEADING_TOKENS: usize = 4;
+
+/// The lines of `stderr` at warning level or above, ANSI codes removed.
+pub(crate) fn problem_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .map(strip_ansi)
+        .filter(|line| is_problem(line))
+        .collect()
+}
+
+/// Whether one log line is at warning level or above.
+pub(crate) fn is_problem(line: &str) -> bool {
+    let trimmed = line.trim();
+    if trimmed.starts_with('{')
+        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(trimmed)
+    {
+        return ["@level", "level", "levelname", "severity"]
+            .iter()
+            .find_map(|k| fields.get(*k).and_then(Value::as_str))
+            .is_some_and(|level| level_word(level) == Some(true));
+    }
+    if trimmed.starts_with("panic: ")
+        || trimmed.contains("' panicked at ")
+        || trimmed.starts_with("Traceback (most recent call last)")
+    {
+        return true;
+    }
+    if let Some(severe) = grpc_core_severity(trimmed) {
+        return severe;
+    }
+    trimmed
+        .split_whitespace()
+        .take(LEADING_TOKENS)
+        .find_map(|token| {
+            let word = token
+                .trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | '|' | ','))
+                .split(':')
+                .next()
+                .unwrap_or_default();
+            level_word(word)
+        })
+        .unwrap_or(false)
+}
+
+/// A log line without its leading date and time tokens.
+pub(crate) fn without_timestamp(line: &str) -> &str {
+    let mut rest = line.trim_start();
+    while let Some((token, tail)) = rest.split_once(char::is_whitespace) {
+        let is_time = token.starts_with(|c: char| c.is_ascii_digit())
+            && token.contains([':', '-'])
+            && token
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ':' | '-' | '.' | 'T' | 'Z' | '+'));
+        if !is_time {
+            break;
+        }
+        rest = tail.trim_start();
+    }
+    rest
+}
+
+/// `Some(at least warning)` if `word` is a level word.
+fn level_word(word: &str) -> Option<bool> {
+    let word = word.trim().to_ascii_lowercase();
+    LEVELS
+        .iter()
+        .find(|(name, _)| *name == word)
+        .map(|(_, severe)| *severe)
+}
+
+/// glog-style lines of gRPC's C core: a severity letter (I, W, E, F) glued to
+/// the date `MMDD`, then a time.
+fn grpc_core_severity(line: &str) -> Option<bool> {
+    let mut tokens = line.split_whitespace();
+    let first = tokens.next()?;
+    let time = tokens.next()?;
+    let (letter, date) = first.split_at_checked(1)?;
+    let is_glog = date.len() == 4
+        && date.chars().all(|c| c.is_ascii_digit())
+        && time.len() >= 8
+        && time.as_bytes().get(2) == Some(&b':');
+    if !is_glog {
+        return None;
+    }
+    match letter {
+        "I" => Some(false),
+        "W" | "E" | "F" => Some(true),
+        _ => None,
+    }
+}
+
+/// Removes ANSI escape sequences (CSI `ESC [ ... final` and two-byte `ESC x`).
+pub(crate) fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_each_hosts_warnings_and_errors() {
+        let problems = [
+            "2026-11-30T16:04:44.075Z [WARN]  kv-host: plugin failed to exit gracefully",
+            "2026-11-30T16:04:44.075Z [ERROR] kv-host.kv-plugin: boom: @module=kv-plugin",
+            r#"{"@level":"warn","@message":"slow","@timestamp":"2026-11-30T16:04:44.075123Z"}"#,
+            "2026-11-30T16:04:44.075123Z  WARN rpcplugin_runtime::client: plugin stdio syncing unavailable",
+            "\u{1b}[2m2026-11-30T16:04:44.075123Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m \u{1b}[2mrpcplugin_runtime::client\u{1b}[0m: x",
+            "2026-11-30T16:04:44.075123Z ERROR rpcplugin: failed",
+            "2026-11-30 16:04:48.665316 [warning  ] 🔹 stdio streaming ended with RPC error",
+            "2026-11-30 16:04:55.589868 [error    ] 🔹 gRPC channel failed",
+            "WARNING:asyncio:Task was destroyed but it is pending!",
+            "ERROR:root:oops",
+            "W1130 16:04:50.588018   31009 ssl_transport_security.cc:2563] Handshake failed",
+            "E1130 16:04:50.588018   31009 chttp2_transport.cc:1] closed",
+            "panic: runtime error: invalid memory address",
+            "thread 'main' panicked at src/main.rs:3:5:",
+            "Traceback (most recent call last):",
+        ];
+        for line in problems {
+            assert!(is_problem(&strip_ansi(line)), "{line}");
+        }
+    }
+
+    #[test]
+    fn leaves_info_and_plain_lines_alone() {
+        let fine = [
+            "2026-11-30T16:04:44.075Z [INFO]  kv-host.kv-plugin: put: @module=kv-plugin bytes=5",
+            "2026-11-30T16:04:44.077Z [INFO]  kv-host: plugin process exited: error=none",
+            r#"{"@level":"info","@message":"error handling is fine","@timestamp":"x"}"#,
+            "2026-11-30T16:04:44.075123Z  INFO rpcplugin_runtime::client: error budget 0",
+            "2026-11-30 16:04:48.665316 [info     ] 🔹 warning: this is only info",
+            "I1130 16:04:50.588018   31009 ssl_transport_security.cc:2563] Handshake failed",
+            "plain text that mentions an error later on",
+            "",
+        ];
+        for line in fine {
+            assert!(!is_problem(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn drops_leading_timestamps_only() {
+        assert_eq!(
+            without_timestamp("2026-11-30T16:23:29.458271Z  WARN x: 12:00 y"),
+            "WARN x: 12:00 y"
+        );
+        assert_eq!(
+            without_timestamp("2026-11-30 16:04:48.665316 [warning  ] z"),
+            "[warning  ] z"
+        );
+        assert_eq!(without_timestamp("panic: boom"), "panic: boom");
+    }
+
+    #[test]
+    fn collects_problem_lines_without_colour_codes() {
+        let stderr = "ok line\n\u{1b}[33m WARN\u{1b}[0m x: y\n[INFO] z\n";
+        assert_eq!(problem_lines(stderr), vec![" WARN x: y".to_owned()]);
+    }
+}

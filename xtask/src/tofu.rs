@@ -1,0 +1,196 @@
+//! `cargo xtask tofu`: real OpenTofu plans and applies with the Rust example
+//! provider (`crates/tfplugin/examples/terraform-provider-localfs`) and, in
+//! the same run, with its Go twin on terraform-plugin-go (peers/go), then
+//! compares them.
+//!
+//! Builds OpenTofu once from the Go module proxy into `target/tofu/bin`
+//! (cached), runs the scenario of `tofu/scenario.rs` `--runs` times per
+//! provider (alternating, so load drifts hit both alike), reads each
+//! command's `TF_LOG=trace` log for provider launches and provider warnings
+//! or errors, checks that `rpcplugin probe --preset terraform` reads real
+//! providers' schemas (`tofu/probe.rs`), and writes
+//! `target/tofu/report.json` plus the marked sections of
+//! docs/compatibility.md and docs/performance.md.
+
+mod build;
+pub(crate) mod doc;
+mod probe;
+mod scenario;
+mod trace;
+
+use crate::bench::median;
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// Command-line options of `cargo xtask tofu`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Scenario runs per provider (medians are taken over all of them).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Leave docs/ as they are (still writes target/tofu/report.json).
+    #[arg(long)]
+    no_docs: bool,
+}
+
+/// Everything measured for one provider build.
+#[derive(Default)]
+struct Measured {
+    /// Launches per command, from the first run (the same every run).
+    launches_per_step: Vec<(&'static str, usize)>,
+    launch_ms: Vec<f64>,
+    versions: Vec<u32>,
+    step_ms: BTreeMap<&'static str, Vec<f64>>,
+    problems: Vec<String>,
+    steps: usize,
+}
+
+impl Measured {
+    fn add(&mut self, steps: Vec<scenario::Step>) {
+        let first = self.launches_per_step.is_empty();
+        self.steps = steps.len();
+        for step in steps {
+            if first {
+                self.launches_per_step
+                    .push((step.name, step.launches.len()));
+            }
+            self.launch_ms.extend(step.launches.iter().map(|l| l.ms));
+            self.versions
+                .extend(step.launches.iter().map(|l| l.version));
+            self.step_ms.entry(step.name).or_default().push(step.ms);
+            self.problems.extend(step.problems);
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let step_medians: BTreeMap<&str, Value> = self
+            .step_ms
+            .iter()
+            .map(|(name, ms)| (*name, json!(median(ms))))
+            .collect();
+        let mut versions = self.versions.clone();
+        versions.sort_unstable();
+        versions.dedup();
+        json!({
+            "launches_per_command": self.launches_per_step.iter().map(|(n, c)| json!({"command": n, "launches": c})).collect::<Vec<_>>(),
+            "launches_total": self.launch_ms.len(),
+            "launch_ms_median": median(&self.launch_ms),
+            "launch_ms_p90": crate::bench::percentile(&self.launch_ms, 90.0),
+            "protocol_versions": versions,
+            "command_ms_median": step_medians,
+            "apply_ms_median": self.step_ms.get("apply").and_then(|ms| median(ms)),
+            "scenario_steps": self.steps,
+            "provider_warnings_or_errors": self.problems,
+        })
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// The value at `path` (object keys) in `v`, `null` when absent.
+pub(crate) fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter()
+        .fold(v, |cur, key| cur.get(*key).unwrap_or(&NULL))
+}
+
+fn ratio(report: &Value, key: &str) -> Option<f64> {
+    let rust = at(report, &["providers", "rust", key]).as_f64()?;
+    let go = at(report, &["providers", "go", key]).as_f64()?;
+    (go > 0.0).then(|| rust / go)
+}
+
+/// Runs the whole job; fails on any failed step or provider warning.
+pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let built = build::build_all(root)?;
+    // Other work on the machine shows in every figure: say how busy it was.
+    let load_average = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned));
+    let mut rust = Measured::default();
+    let mut go = Measured::default();
+    for n in 0..args.runs {
+        for (name, dir, measured) in [
+            ("rust", &built.rust_dir, &mut rust),
+            ("go", &built.go_dir, &mut go),
+        ] {
+            eprintln!(
+                "tofu: scenario run {} of {} with the {name} provider",
+                n + 1,
+                args.runs
+            );
+            let run_dir = root.join(format!("target/tofu/run-{name}-{n}"));
+            measured.add(scenario::run(&built.tofu, dir, &run_dir)?);
+        }
+    }
+    let schema = probe::check(root, &built)?;
+    let mut report = json!({
+        "command": "cargo xtask tofu",
+        "opentofu": build::OPENTOFU_VERSION,
+        "runs": args.runs,
+        "load_average": load_average,
+        "providers": { "rust": rust.to_json(), "go": go.to_json() },
+        "schema_reads": schema,
+    });
+    let ratios = json!({
+        "launch_ms_median_rust_over_go": ratio(&report, "launch_ms_median"),
+        "apply_ms_median_rust_over_go": ratio(&report, "apply_ms_median"),
+    });
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("ratios".into(), ratios);
+    }
+    let path = root.join("target/tofu/report.json");
+    fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    eprintln!("tofu: wrote {}", path.display());
+    print_summary(&report);
+    if !args.no_docs {
+        doc::write(root, &report)?;
+    }
+    if !rust.problems.is_empty() {
+        bail!(
+            "the Rust provider logged warnings or errors under OpenTofu:\n{}",
+            rust.problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(report: &Value) {
+    for name in ["rust", "go"] {
+        let p = at(report, &["providers", name]);
+        let launches: Vec<String> = at(p, &["launches_per_command"])
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| {
+                        format!(
+                            "{}={}",
+                            at(s, &["command"]).as_str().unwrap_or("?"),
+                            at(s, &["launches"])
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "{name:>4}: launch median {:.1} ms, apply median {:.0} ms, launches per command: {}",
+            at(p, &["launch_ms_median"]).as_f64().unwrap_or(f64::NAN),
+            at(p, &["apply_ms_median"]).as_f64().unwrap_or(f64::NAN),
+            launches.join(" ")
+        );
+    }
+    println!(
+        "rust/go: launch {:.2}x, apply {:.2}x",
+        at(report, &["ratios", "launch_ms_median_rust_over_go"])
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        at(report, &["ratios", "apply_ms_median_rust_over_go"])
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    );
+}
