@@ -71,26 +71,12 @@ impl ExitWatch {
     /// Hands `child` to a new watcher task.
     pub(crate) fn child(child: Child, label: WatchLabel) -> ExitWatch {
         let pid = child.id();
-        let (requests, rx) = mpsc::unbounded_channel();
-        let (tx, exit) = watch::channel(None);
-        tokio::spawn(watch_child(child, pid, rx, tx, label));
-        ExitWatch {
-            requests,
-            exit,
-            pid,
-        }
+        Self::spawn(pid, |rx, tx| watch_child(child, pid, rx, tx, label))
     }
 
     /// Polls `pid` (not our child: a reattached plugin) until it is gone.
     pub(crate) fn pid(pid: u32, label: WatchLabel) -> ExitWatch {
-        let (requests, rx) = mpsc::unbounded_channel();
-        let (tx, exit) = watch::channel(None);
-        tokio::spawn(watch_pid(pid, rx, tx, label));
-        ExitWatch {
-            requests,
-            exit,
-            pid: Some(pid),
-        }
+        Self::spawn(Some(pid), |rx, tx| watch_pid(pid, rx, tx, label))
     }
 
     /// Watches a plugin served by a task of this process: "killing" it
@@ -100,13 +86,25 @@ impl ExitWatch {
         shutdown: crate::shutdown::Shutdown,
         label: WatchLabel,
     ) -> ExitWatch {
+        Self::spawn(None, |rx, tx| watch_task(task, shutdown, rx, tx, label))
+    }
+
+    /// Starts the watcher `watcher` builds from the request receiver and
+    /// the exit sender.
+    fn spawn<F>(
+        pid: Option<u32>,
+        watcher: impl FnOnce(mpsc::UnboundedReceiver<Request>, watch::Sender<Option<PluginExit>>) -> F,
+    ) -> ExitWatch
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let (requests, rx) = mpsc::unbounded_channel();
         let (tx, exit) = watch::channel(None);
-        tokio::spawn(watch_task(task, shutdown, rx, tx, label));
+        tokio::spawn(watcher(rx, tx));
         ExitWatch {
             requests,
             exit,
-            pid: None,
+            pid,
         }
     }
 

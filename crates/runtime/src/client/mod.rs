@@ -128,17 +128,7 @@ impl Client {
             broker,
             tls_info,
         } = connected;
-        tasks.push(tokio::spawn(relay::run_broker_stream(
-            channel.clone(),
-            broker.clone(),
-            shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(relay::run_stdio_stream(
-            channel.clone(),
-            sinks.0,
-            sinks.1,
-            shutdown.clone(),
-        )));
+        tasks.extend(relay::spawn_streams(&channel, &broker, &shutdown, sinks));
         Client {
             watch,
             launched: true,
@@ -246,19 +236,12 @@ impl Client {
                 tail: tail.clone(),
             },
         );
-        let tasks = vec![
-            tokio::spawn(relay::run_broker_stream(
-                channel.0.clone(),
-                broker.clone(),
-                shutdown.clone(),
-            )),
-            tokio::spawn(relay::run_stdio_stream(
-                channel.0.clone(),
-                None,
-                None,
-                shutdown.clone(),
-            )),
-        ];
+        let tasks = Vec::from(relay::spawn_streams(
+            &channel.0,
+            &broker,
+            &shutdown,
+            (None, None),
+        ));
         Ok(Client {
             watch,
             launched: false,

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::task::JoinHandle;
 
 /// A place plugin output is copied to.
 pub(crate) type Sink = Arc<Mutex<Box<dyn Write + Send>>>;
@@ -104,7 +105,29 @@ pub(crate) async fn drain<R: AsyncRead + Unpin>(mut stdout: R) {
     }
 }
 
-pub(crate) async fn run_broker_stream(channel: PluginChannel, broker: Broker, shutdown: Shutdown) {
+/// Starts the broker and stdio streams every connected client runs.
+pub(crate) fn spawn_streams(
+    channel: &PluginChannel,
+    broker: &Broker,
+    shutdown: &Shutdown,
+    (stdout, stderr): (Option<Sink>, Option<Sink>),
+) -> [JoinHandle<()>; 2] {
+    [
+        tokio::spawn(run_broker_stream(
+            channel.clone(),
+            broker.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(run_stdio_stream(
+            channel.clone(),
+            stdout,
+            stderr,
+            shutdown.clone(),
+        )),
+    ]
+}
+
+async fn run_broker_stream(channel: PluginChannel, broker: Broker, shutdown: Shutdown) {
     let Some(outgoing) = broker.take_outgoing() else {
         return;
     };
@@ -122,7 +145,7 @@ pub(crate) async fn run_broker_stream(channel: PluginChannel, broker: Broker, sh
 /// Copies what the plugin sends through `plugin.GRPCStdio` to the host's
 /// sinks. Plugins that do not serve GRPCStdio (older go-plugin versions,
 /// other implementations) answer Unimplemented; that is not a fault.
-pub(crate) async fn run_stdio_stream(
+async fn run_stdio_stream(
     channel: PluginChannel,
     stdout: Option<Sink>,
     stderr: Option<Sink>,
