@@ -35,6 +35,37 @@ pub fn nonce(tag: &str) -> String {
     )
 }
 
+/// The temp directory of this test process: launched plugins (`TMPDIR`)
+/// and the host ([`ClientBuilder::socket_dir`]) make their socket
+/// directories here, so leak checks see only what this process made, not
+/// what another test run on the same machine is doing in `/tmp`.
+///
+/// It lives as long as the process; directories of earlier runs whose
+/// process is gone are removed when it is made.
+pub fn suite_tmp() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        const PREFIX: &str = "rpcplugin-e2e-scratch-suite-";
+        let base = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX));
+                if let Some(pid) = pid
+                    && !Path::new(&format!("/proc/{pid}")).exists()
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = base.join(format!("{PREFIX}{}", std::process::id()));
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+            .create(&dir)
+            .expect("suite temp dir");
+        dir
+    })
+}
+
 /// A per-test directory (report file, certificates) and the leak check
 /// for the plugin processes launched with it.
 pub struct Scratch {
@@ -142,6 +173,8 @@ pub fn builder(mode: &str, scratch: &Scratch) -> ClientBuilder {
         .cookie(COOKIE_KEY, COOKIE_VALUE)
         .versions([1])
         .skip_host_env(true)
+        .socket_dir(suite_tmp())
+        .env("TMPDIR", suite_tmp())
         .env(MODE_ENV, mode)
         .env(REPORT_ENV, scratch.report_path())
 }

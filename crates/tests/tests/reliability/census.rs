@@ -76,7 +76,8 @@ pub struct Census {
     pub children: BTreeSet<(u32, String)>,
     /// Processes carrying this process's mark (any parent).
     pub marked: BTreeSet<u32>,
-    /// `rpcplugin-*` directories in the temp dir.
+    /// `rpcplugin-*` directories in this process's temp dir
+    /// ([`crate::support::suite_tmp`]).
     pub tmp_dirs: BTreeSet<PathBuf>,
 }
 
@@ -194,7 +195,7 @@ fn fd_targets() -> Vec<String> {
 }
 
 fn tmp_dirs() -> BTreeSet<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+    let Ok(entries) = std::fs::read_dir(crate::support::suite_tmp()) else {
         return BTreeSet::new();
     };
     entries
