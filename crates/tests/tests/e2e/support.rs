@@ -51,8 +51,10 @@ pub fn suite_tmp() -> &'static Path {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX));
+                // A dead process's, or one left by an earlier process with our pid.
                 if let Some(pid) = pid
-                    && !Path::new(&format!("/proc/{pid}")).exists()
+                    && (pid == std::process::id().to_string()
+                        || !Path::new(&format!("/proc/{pid}")).exists())
                 {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
