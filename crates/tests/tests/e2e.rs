@@ -40,3 +40,9 @@ mod failures;
 
 #[path = "e2e/in_process.rs"]
 mod in_process;
+
+#[path = "e2e/server_options.rs"]
+mod server_options;
+
+#[path = "e2e/client_options.rs"]
+mod client_options;

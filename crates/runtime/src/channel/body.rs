@@ -2,6 +2,7 @@
 //! HTTP/2 connection: no task between the call and its stream.
 
 use super::ConnState;
+use super::frames::PrefixScan;
 use bytes::Bytes;
 use h2::{Reason, RecvStream, SendStream};
 use http_body::{Body as _, Frame};
@@ -133,6 +134,8 @@ pub struct ResponseBody {
     recv: RecvStream,
     data_done: bool,
     conn: Arc<ConnState>,
+    /// The channel's response message limit, when one is set.
+    limit: Option<PrefixScan>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -144,11 +147,16 @@ impl std::fmt::Debug for ResponseBody {
 }
 
 impl ResponseBody {
-    pub(super) fn new(recv: RecvStream, conn: Arc<ConnState>) -> ResponseBody {
+    pub(super) fn new(
+        recv: RecvStream,
+        conn: Arc<ConnState>,
+        limit: Option<usize>,
+    ) -> ResponseBody {
         ResponseBody {
             recv,
             data_done: false,
             conn,
+            limit: limit.map(PrefixScan::new),
         }
     }
 }
@@ -166,6 +174,15 @@ impl http_body::Body for ResponseBody {
             match ready!(this.recv.poll_data(cx)) {
                 Some(Ok(data)) => {
                     let _ = this.recv.flow_control().release_capacity(data.len());
+                    if let Some(scan) = &mut this.limit
+                        && let Err(declared) = scan.feed(&data)
+                    {
+                        // Nothing more is read: dropping the body resets
+                        // the stream.
+                        let status = scan.refusal(declared, "decoded");
+                        this.data_done = true;
+                        return Poll::Ready(Some(Err(status)));
+                    }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 Some(Err(err)) => return Poll::Ready(Some(Err(this.conn.call_failed(err)))),

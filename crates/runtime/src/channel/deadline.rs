@@ -12,6 +12,23 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Duration> {
     parse(headers.get(GRPC_TIMEOUT)?.to_str().ok()?)
 }
 
+/// Gives a request without a valid deadline the channel's default one.
+pub(crate) fn set_default(headers: &mut HeaderMap, timeout: Duration) {
+    if from_headers(headers).is_some() {
+        return;
+    }
+    // At most eight digits: milliseconds up to about 27 hours, then seconds.
+    let millis = timeout.as_millis();
+    let value = if millis < 100_000_000 {
+        format!("{}m", millis.max(1))
+    } else {
+        format!("{}S", timeout.as_secs().min(99_999_999))
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&value) {
+        headers.insert(GRPC_TIMEOUT, value);
+    }
+}
+
 fn parse(value: &str) -> Option<Duration> {
     let unit_at = value.len().checked_sub(1)?;
     let (digits, unit) = (value.get(..unit_at)?, value.get(unit_at..)?);
@@ -45,6 +62,18 @@ mod tests {
         for bad in ["", "m", "123456789m", "5x", "-5m", "5 m", "५m"] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn default_only_where_none_is_set() {
+        let mut headers = HeaderMap::new();
+        set_default(&mut headers, Duration::from_millis(1500));
+        assert_eq!(from_headers(&headers), Some(Duration::from_millis(1500)));
+        set_default(&mut headers, Duration::from_secs(9));
+        assert_eq!(from_headers(&headers), Some(Duration::from_millis(1500)));
+        let mut long = HeaderMap::new();
+        set_default(&mut long, Duration::from_secs(200_000));
+        assert_eq!(from_headers(&long), Some(Duration::from_secs(200_000)));
     }
 
     #[test]

@@ -57,6 +57,19 @@ pub enum ChannelError {
         /// The deadline the request carried.
         timeout: Duration,
     },
+    /// The plugin did not answer a keep-alive PING in time, so the host
+    /// closed the connection (see
+    /// [`ClientBuilder::http2_keep_alive_interval`](crate::ClientBuilder::http2_keep_alive_interval)).
+    /// Status code `Unavailable`.
+    #[error(
+        "the plugin at {addr} did not answer a keep-alive ping within {timeout:?}; the connection was closed (is the plugin process stopped or stuck?)"
+    )]
+    KeepaliveTimeout {
+        /// The plugin's address.
+        addr: String,
+        /// How long the ping waited.
+        timeout: Duration,
+    },
 }
 
 fn cause_text(cause: &Option<Arc<h2::Error>>) -> String {
@@ -71,7 +84,9 @@ impl ChannelError {
     /// this error as its source.
     pub(crate) fn into_status(self) -> Status {
         let code = match &self {
-            ChannelError::Closed { .. } => Code::Unavailable,
+            ChannelError::Closed { .. } | ChannelError::KeepaliveTimeout { .. } => {
+                Code::Unavailable
+            }
             ChannelError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             ChannelError::Call { source, .. } => code_of(source.reason()),
         };

@@ -14,9 +14,12 @@
 mod body;
 mod deadline;
 mod error;
+pub(crate) mod frames;
+mod options;
 
 pub use body::ResponseBody;
 pub use error::ChannelError;
+pub(crate) use options::{CallOptions, Keepalive};
 
 use body::Pump;
 use bytes::Bytes;
@@ -26,8 +29,9 @@ use http::{HeaderValue, Request, Response, Uri};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::Status;
 use tonic::body::Body;
@@ -72,6 +76,8 @@ const USER_AGENT: &str = concat!("rpcplugin/", env!("CARGO_PKG_VERSION"));
 pub struct PluginChannel {
     send: h2::client::SendRequest<Bytes>,
     conn: Arc<ConnState>,
+    /// Per-call settings of this handle and its clones.
+    options: Option<Arc<CallOptions>>,
 }
 
 /// What every clone and every response body knows about the connection.
@@ -80,6 +86,12 @@ pub(crate) struct ConnState {
     /// Set by the connection task when the connection has ended: the error
     /// that ended it, if any.
     end: OnceLock<Option<Arc<h2::Error>>>,
+    /// The connection's PING handle, until keep-alive takes it.
+    ping_pong: Mutex<Option<h2::PingPong>>,
+    /// Set when keep-alive gave up on the plugin: how long the ping waited.
+    keepalive_expired: OnceLock<Duration>,
+    /// Wakes the connection task to close the connection.
+    abort: tokio::sync::Notify,
 }
 
 impl fmt::Debug for PluginChannel {
@@ -98,13 +110,20 @@ impl PluginChannel {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send, connection) = builder().handshake::<T, Bytes>(io).await?;
+        let (send, mut connection) = builder().handshake::<T, Bytes>(io).await?;
         let conn = Arc::new(ConnState {
             addr,
             end: OnceLock::new(),
+            ping_pong: Mutex::new(connection.ping_pong()),
+            keepalive_expired: OnceLock::new(),
+            abort: tokio::sync::Notify::new(),
         });
         tokio::spawn(drive(connection, conn.clone()));
-        Ok(PluginChannel { send, conn })
+        Ok(PluginChannel {
+            send,
+            conn,
+            options: None,
+        })
     }
 
     /// Whether the connection has ended; calls then fail at once.
@@ -140,7 +159,11 @@ async fn drive<F>(connection: F, conn: Arc<ConnState>)
 where
     F: Future<Output = Result<(), h2::Error>>,
 {
-    let end = connection.await.err();
+    let end = tokio::select! {
+        ended = connection => ended.err(),
+        // Dropping the connection closes the socket; open streams fail.
+        () = conn.abort.notified() => None,
+    };
     match &end {
         Some(err) => tracing::debug!(addr = %conn.addr, %err, "plugin connection failed"),
         None => tracing::debug!(addr = %conn.addr, "plugin connection closed"),
@@ -150,6 +173,13 @@ where
 
 impl ConnState {
     fn closed(&self, cause: Option<Arc<h2::Error>>) -> Status {
+        if let Some(timeout) = self.keepalive_expired.get() {
+            return ChannelError::KeepaliveTimeout {
+                addr: self.addr.clone(),
+                timeout: *timeout,
+            }
+            .into_status();
+        }
         ChannelError::Closed {
             addr: self.addr.clone(),
             cause: cause.or_else(|| self.end.get().cloned().flatten()),
@@ -178,6 +208,7 @@ async fn exchange(
     mut send: h2::client::SendRequest<Bytes>,
     req: Request<Body>,
     conn: Arc<ConnState>,
+    limit: Option<usize>,
 ) -> Result<Response<ResponseBody>, Status> {
     let (head, body) = req.into_parts();
     let end_of_stream = http_body::Body::is_end_stream(&body);
@@ -201,7 +232,7 @@ async fn exchange(
     if let Some(rest) = pump {
         tokio::spawn(rest);
     }
-    Ok(head.map(|recv| ResponseBody::new(recv, conn)))
+    Ok(head.map(|recv| ResponseBody::new(recv, conn, limit)))
 }
 
 /// Gives a request without one the origin every call on this channel uses
@@ -264,8 +295,23 @@ impl tower::Service<Request<Body>> for PluginChannel {
             };
         }
         prepare(&mut req);
+        let mut limit = None;
+        if let Some(options) = &self.options {
+            req = match options.intercept(req) {
+                Ok(req) => req,
+                Err(status) => {
+                    return ResponseFuture {
+                        inner: Box::pin(std::future::ready(Err(status))),
+                    };
+                }
+            };
+            if let Some(timeout) = options.timeout {
+                deadline::set_default(req.headers_mut(), timeout);
+            }
+            limit = options.max_decoding_message_size;
+        }
         let deadline = deadline::from_headers(req.headers());
-        let call = exchange(self.send.clone(), req, self.conn.clone());
+        let call = exchange(self.send.clone(), req, self.conn.clone(), limit);
         let inner = async move {
             match deadline {
                 None => call.await,

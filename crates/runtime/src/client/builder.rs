@@ -6,6 +6,7 @@ use super::exit::{ExitWatch, WatchLabel};
 use super::launch::{self, Program};
 use super::relay::{self, Sink, Tail};
 use super::{Client, Launched};
+use crate::channel::{CallOptions, Keepalive};
 use crate::error::Error;
 use crate::shutdown::Shutdown;
 use rpcplugin_certs::{Identity, KeyType, PeerTrust};
@@ -72,6 +73,9 @@ pub struct ClientBuilder {
     socket_base: Option<PathBuf>,
     ports: (u16, u16),
     checksum: Option<Vec<u8>>,
+    call_options: CallOptions,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -114,6 +118,9 @@ impl ClientBuilder {
             socket_base: None,
             ports: (10000, 25000),
             checksum: None,
+            call_options: CallOptions::default(),
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 
@@ -271,6 +278,69 @@ impl ClientBuilder {
         self
     }
 
+    /// A deadline for every call on [`Client::channel`] that does not set
+    /// its own (tonic's `Endpoint::timeout`, sent as `grpc-timeout` so the
+    /// plugin knows it too). A call past it fails with `DeadlineExceeded`.
+    /// It runs until the response starts, so a stream may last longer.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.call_options.timeout = Some(timeout);
+        self
+    }
+
+    /// Largest response message accepted on [`Client::channel`], checked
+    /// on the length the message declares before it is read; a larger one
+    /// fails its call with `ResourceExhausted` (go-plugin:
+    /// `grpc.MaxCallRecvMsgSize` in `GRPCDialOptions`). A generated
+    /// client's own `max_decoding_message_size` applies as well.
+    pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+        self.call_options.max_decoding_message_size = Some(limit);
+        self
+    }
+
+    /// Runs `interceptor` on every call made through [`Client::channel`]
+    /// before it is sent: it may add metadata or refuse the call with a
+    /// status (tonic's client `Interceptor`; go-plugin: interceptors in
+    /// `GRPCDialOptions`). The host's own Shutdown and health calls go
+    /// through it too; its stdio and broker streams do not. For tower
+    /// layers, wrap the channel yourself:
+    /// `tower::ServiceBuilder::new().layer(..).service(client.channel())`.
+    ///
+    /// ```
+    /// let builder = rpcplugin_runtime::Client::builder("./plugin")
+    ///     .interceptor(|mut req: tonic::Request<()>| {
+    ///         req.metadata_mut().insert("x-request-origin", "host".parse().map_err(|_| tonic::Status::internal("bad value"))?);
+    ///         Ok(req)
+    ///     });
+    /// ```
+    pub fn interceptor<F>(mut self, interceptor: F) -> Self
+    where
+        F: Fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.call_options.interceptor = Some(Arc::new(interceptor));
+        self
+    }
+
+    /// Sends an HTTP/2 PING every `interval`, idle or not, and closes the
+    /// connection when one is not answered within
+    /// [`ClientBuilder::keep_alive_timeout`] (default 20 s); calls then
+    /// fail with `Unavailable` ([`ChannelError::KeepaliveTimeout`](crate::ChannelError::KeepaliveTimeout)).
+    /// Off by default: a plugin that exits closes its socket, which the
+    /// host notices at once; keep-alive finds a plugin that is stopped or
+    /// stuck (tonic's `Endpoint::http2_keep_alive_interval`).
+    pub fn http2_keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// How long a keep-alive PING may wait for its answer (default 20 s).
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
     /// Launches the plugin and connects to it.
     pub async fn start(self) -> Result<Client, Error> {
         let name = self.log_name.clone().unwrap_or_else(|| {
@@ -386,10 +456,17 @@ impl ClientBuilder {
             },
             (self.stdout.take(), self.stderr.take()),
         );
+        let mut client = client;
+        if let Some(interval) = self.keepalive_interval {
+            client.channel.keep_alive(Keepalive {
+                interval,
+                timeout: self.keepalive_timeout,
+            });
+        }
+        client.channel = client.channel.with_options(self.call_options.clone());
         if self.health_check
             && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
         {
-            let mut client = client;
             if matches!(err, Error::Unhealthy(_)) {
                 // It answers: it can take the Shutdown call and exit.
                 let _ = client.kill().await;

@@ -8,6 +8,7 @@
 
 mod debug;
 mod in_process;
+mod options;
 mod prepare;
 mod serve;
 
@@ -17,6 +18,7 @@ use crate::broker::Broker;
 use crate::error::Error;
 use crate::reattach::ReattachConfig;
 use crate::services::HealthReporter;
+use options::ServerOptions;
 use prepare::HostOffer;
 use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 use rpcplugin_handshake::{MagicCookie, env};
@@ -91,6 +93,7 @@ pub struct PluginServer {
     manual_tls: Option<ManualTls>,
     capture_stdio: bool,
     logging: Option<String>,
+    options: ServerOptions,
 }
 
 impl std::fmt::Debug for PluginServer {
@@ -114,6 +117,7 @@ impl PluginServer {
             manual_tls: None,
             capture_stdio: true,
             logging: Some("plugin".into()),
+            options: ServerOptions::default(),
         }
     }
 
@@ -165,6 +169,102 @@ impl PluginServer {
     /// (default `plugin`); `None` leaves logging to you.
     pub fn logging(mut self, module: Option<&str>) -> Self {
         self.logging = module.map(str::to_owned);
+        self
+    }
+
+    /// Wraps the plugin's own services in a tower layer (go-plugin:
+    /// `GRPCServer` options such as interceptors), as tonic's
+    /// `Server::builder().layer(..)` does: the first layer added is the
+    /// outermost. go-plugin's services (health, controller, stdio, broker)
+    /// are not wrapped. An interceptor is a layer too:
+    /// `tonic::service::InterceptorLayer::new(f)`.
+    ///
+    /// The wrapped service must answer every call (its error type converts
+    /// into `Infallible`): refuse a call with a gRPC status, as an
+    /// interceptor does. For a deadline use [`PluginServer::timeout`].
+    ///
+    /// ```
+    /// use rpcplugin_runtime::PluginServer;
+    /// use tonic::service::{InterceptorLayer, Routes};
+    ///
+    /// let server = PluginServer::new("BASIC_PLUGIN", "hello")
+    ///     .layer(InterceptorLayer::new(|req: tonic::Request<()>| {
+    ///         match req.metadata().get("authorization") {
+    ///             Some(_) => Ok(req),
+    ///             None => Err(tonic::Status::unauthenticated("no token")),
+    ///         }
+    ///     }))
+    ///     .version(1, |_ctx| Routes::default());
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<http::Request<axum::body::Body>> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<http::Request<axum::body::Body>>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<http::Request<axum::body::Body>>>::Error:
+            Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<http::Request<axum::body::Body>>>::Future: Send + 'static,
+    {
+        self.options
+            .layers
+            .push(Box::new(move |router: axum::Router| router.layer(layer)));
+        self
+    }
+
+    /// Largest request message the plugin's own services accept, checked
+    /// on the length a message declares before it is read (go-plugin:
+    /// `grpc.MaxRecvMsgSize`); a larger one fails its call with
+    /// `ResourceExhausted`. The limit a generated server sets for itself
+    /// (tonic's default is 4 MiB) still applies after this one, so to allow
+    /// more, raise it there too. go-plugin's services keep 4 MiB.
+    pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+        self.options.max_decoding_message_size = Some(limit);
+        self
+    }
+
+    /// A deadline for every call until its response starts; a call that
+    /// takes longer fails with `Cancelled` (tonic's `Server::timeout`).
+    /// A shorter `grpc-timeout` sent by the host wins.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// At most `limit` calls in progress per connection; more wait
+    /// (tonic's `Server::concurrency_limit_per_connection`).
+    pub fn concurrency_limit_per_connection(mut self, limit: usize) -> Self {
+        self.options.concurrency_limit = Some(limit);
+        self
+    }
+
+    /// The HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS` the plugin announces
+    /// (default: no limit; grpc-go's `MaxConcurrentStreams`).
+    pub fn max_concurrent_streams(mut self, max: u32) -> Self {
+        self.options.max_concurrent_streams = Some(max);
+        self
+    }
+
+    /// Sends an HTTP/2 PING on each connection after `interval` without
+    /// traffic and closes the connection when the answer does not come
+    /// within [`PluginServer::http2_keepalive_timeout`] (default 20 s);
+    /// off by default (grpc-go's `keepalive.ServerParameters`).
+    pub fn http2_keepalive_interval(mut self, interval: Duration) -> Self {
+        self.options.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// How long a keep-alive PING may wait for its answer.
+    pub fn http2_keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.options.keepalive_timeout = Some(timeout);
+        self
+    }
+
+    /// Closes connections older than `age` gracefully (grpc-go's
+    /// `MaxConnectionAge`). A host does not reconnect: leave it unset
+    /// unless the plugin's host does.
+    pub fn max_connection_age(mut self, age: Duration) -> Self {
+        self.options.max_connection_age = Some(age);
         self
     }
 

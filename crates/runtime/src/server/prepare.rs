@@ -17,7 +17,6 @@ use rpcplugin_certs::{Identity, PeerTrust};
 use rpcplugin_handshake::{self as handshake, HandshakeLine, Protocol, env};
 use rpcplugin_transport::{ListenConfig, Listener, Transport};
 use std::sync::Mutex;
-use tonic::transport::Server;
 
 /// What the host asked for, as go-plugin passes it in the environment.
 pub(crate) struct HostOffer {
@@ -149,8 +148,10 @@ impl PluginServer {
             health: health.clone(),
             version,
         };
-        let routes = factory(&ctx);
-        let router = Server::builder()
+        let routes = self.options.wrap(factory(&ctx));
+        let router = self
+            .options
+            .server()
             .initial_stream_window_size(Some(4 << 20))
             .initial_connection_window_size(Some(8 << 20))
             .add_routes(routes)
