@@ -2,6 +2,12 @@
 //! notes): either side can serve extra gRPC servers on new sockets and tell
 //! the other side where they are, keyed by a broker id.
 
+mod listener;
+mod options;
+
+pub use listener::{BrokerConnection, BrokerListener};
+pub use options::DialOptions;
+
 use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfoSlot};
 use crate::error::Error;
@@ -22,7 +28,8 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
 /// How long a dial waits for the peer's connection info, and how long an
-/// unclaimed connection info is kept (go-plugin: 5 s each).
+/// unclaimed connection info is kept (go-plugin: 5 s each), unless changed
+/// with `ClientBuilder::broker_timeout` or `PluginServer::broker_timeout`.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// TLS settings a broker uses for the servers it starts and the dials it makes.
@@ -72,6 +79,8 @@ struct Inner {
     shutdown: Shutdown,
     /// The brokered servers this side runs.
     servers: Mutex<Vec<JoinHandle<()>>>,
+    /// Waits for connection info, and how long unclaimed info is kept.
+    timeout: Mutex<Duration>,
 }
 
 enum Slot {
@@ -92,6 +101,7 @@ impl Broker {
                 listen,
                 shutdown,
                 servers: Mutex::new(Vec::new()),
+                timeout: Mutex::new(BROKER_TIMEOUT),
             }),
         }
     }
@@ -101,9 +111,27 @@ impl Broker {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Serves `routes` on a new socket and tells the peer where, under `id`.
-    /// Returns once the server is listening; it runs until shutdown.
-    pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
+    /// How long [`Broker::dial`] waits for the peer's connection info and
+    /// for connecting, and how long an unclaimed connection info is kept.
+    pub(crate) fn set_timeout(&self, timeout: Duration) {
+        if let Ok(mut current) = self.inner.timeout.lock() {
+            *current = timeout;
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.inner
+            .timeout
+            .lock()
+            .map(|t| *t)
+            .unwrap_or(BROKER_TIMEOUT)
+    }
+
+    /// Opens a new socket, tells the peer where under `id`, and returns its
+    /// connections (go-plugin's `Accept`): for serving `id` with a server
+    /// of your own. [`Broker::accept_and_serve`] does this and serves
+    /// tonic routes on it.
+    pub async fn accept(&self, id: u32) -> Result<BrokerListener, Error> {
         // Without a socket directory from the host, the socket gets a
         // private directory that the server task owns, so it is gone as
         // soon as the task ends (not whenever the accept loop notices).
@@ -119,13 +147,30 @@ impl Broker {
         let listener = Listener::bind(&listen)?;
         let addr = listener.local_addr().clone();
         let tls = self.inner.tls.as_ref().map(|t| t.server.clone());
-        let shutdown = self.inner.shutdown.clone();
         let incoming = crate::incoming::incoming(listener, tls);
+        self.send(ConnInfo {
+            service_id: id,
+            network: addr.network().to_string(),
+            address: addr.to_string(),
+            knock: None,
+        });
+        tracing::debug!(id, %addr, "brokered socket listening");
+        Ok(BrokerListener {
+            incoming,
+            addr,
+            _own_dir: own_dir,
+        })
+    }
+
+    /// Serves `routes` on a new socket and tells the peer where, under `id`.
+    /// Returns once the server is listening; it runs until shutdown.
+    pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
+        let listener = self.accept(id).await?;
+        let shutdown = self.inner.shutdown.clone();
         let server = tokio::spawn(async move {
-            let _own_dir = own_dir;
             let served = Server::builder()
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, shutdown.wait())
+                .serve_with_incoming_shutdown(listener, shutdown.wait())
                 .await;
             if let Err(err) = served {
                 tracing::warn!(id, %err, "brokered server failed");
@@ -135,20 +180,25 @@ impl Broker {
             servers.retain(|s| !s.is_finished());
             servers.push(server);
         }
-        self.send(ConnInfo {
-            service_id: id,
-            network: addr.network().to_string(),
-            address: addr.to_string(),
-            knock: None,
-        });
-        tracing::debug!(id, %addr, "brokered server listening");
         Ok(())
     }
 
     /// Connects to the server the peer announced under `id`, waiting up to
-    /// [`BROKER_TIMEOUT`] for the announcement.
+    /// the broker's timeout ([`BROKER_TIMEOUT`] by default) for the
+    /// announcement.
     pub async fn dial(&self, id: u32) -> Result<PluginChannel, Error> {
-        let info = self.wait_for(id).await?;
+        self.dial_with_options(id, &DialOptions::default()).await
+    }
+
+    /// [`Broker::dial`] with its own timeout and channel settings
+    /// (go-plugin's `DialWithOptions`).
+    pub async fn dial_with_options(
+        &self,
+        id: u32,
+        options: &DialOptions,
+    ) -> Result<PluginChannel, Error> {
+        let timeout = options.connect_timeout.unwrap_or_else(|| self.timeout());
+        let info = self.wait_for(id, timeout).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),
             reason: format!("broker sent an unknown network for id {id}: {e}"),
@@ -156,7 +206,8 @@ impl Broker {
         })?;
         let addr = Addr::parse(network, &info.address)?;
         let tls = self.inner.tls.as_ref().map(|t| t.client.clone());
-        conn::connect(addr, tls, TlsInfoSlot::default(), BROKER_TIMEOUT).await
+        let channel = conn::connect(addr, tls, TlsInfoSlot::default(), timeout).await?;
+        Ok(options.channel.apply(&channel))
     }
 
     /// Stops this side's brokered servers now and waits until they are
@@ -177,7 +228,7 @@ impl Broker {
         let _ = self.inner.out_tx.send(info);
     }
 
-    async fn wait_for(&self, id: u32) -> Result<ConnInfo, Error> {
+    async fn wait_for(&self, id: u32, timeout: Duration) -> Result<ConnInfo, Error> {
         let rx = {
             let mut slots = self.lock_slots();
             match slots.remove(&id) {
@@ -189,14 +240,14 @@ impl Broker {
                 }
             }
         };
-        match tokio::time::timeout(BROKER_TIMEOUT, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(info)) => Ok(info),
             _ => {
                 self.lock_slots().remove(&id);
                 Err(Error::Connect {
                     addr: format!("broker id {id}"),
                     reason: format!(
-                        "timeout waiting for connection info for broker id {id} after {BROKER_TIMEOUT:?}"
+                        "timeout waiting for connection info for broker id {id} after {timeout:?}"
                     ),
                     hint: Some(
                         "the peer did not call accept_and_serve with this id, or the broker stream is down",
@@ -232,9 +283,9 @@ impl Broker {
             });
             return;
         }
+        let keep = self.timeout();
         let mut slots = self.lock_slots();
-        slots
-            .retain(|_, slot| !matches!(slot, Slot::Ready(_, at) if at.elapsed() > BROKER_TIMEOUT));
+        slots.retain(|_, slot| !matches!(slot, Slot::Ready(_, at) if at.elapsed() > keep));
         let id = info.service_id;
         match slots.remove(&id) {
             Some(Slot::Waiting(tx)) => {

@@ -33,7 +33,7 @@ mod services;
 mod shutdown;
 mod stdio;
 
-pub use broker::{BROKER_TIMEOUT, Broker};
+pub use broker::{BROKER_TIMEOUT, Broker, BrokerConnection, BrokerListener, DialOptions};
 pub use channel::{ChannelError, PluginChannel, ResponseBody, ResponseFuture};
 pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};

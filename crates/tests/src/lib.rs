@@ -25,6 +25,8 @@ pub const TLS_CERT_ENV: &str = "RPCPLUGIN_KV_TLS_CERT";
 pub const TLS_KEY_ENV: &str = "RPCPLUGIN_KV_TLS_KEY";
 /// Manual TLS: the CA that signed the host's certificate (PEM file).
 pub const TLS_CA_ENV: &str = "RPCPLUGIN_KV_TLS_CA";
+/// The test plugin's broker timeout in milliseconds (`PluginServer::broker_timeout`).
+pub const BROKER_TIMEOUT_ENV: &str = "RPCPLUGIN_TEST_BROKER_TIMEOUT_MS";
 
 /// The values of [`MODE_ENV`].
 pub mod mode {

@@ -46,3 +46,6 @@ mod server_options;
 
 #[path = "e2e/client_options.rs"]
 mod client_options;
+
+#[path = "e2e/broker_options.rs"]
+mod broker_options;

@@ -19,7 +19,8 @@ mod options;
 
 pub use body::ResponseBody;
 pub use error::ChannelError;
-pub(crate) use options::{CallOptions, Keepalive};
+use options::CallOptions;
+pub(crate) use options::ChannelSettings;
 
 use body::Pump;
 use bytes::Bytes;

@@ -63,6 +63,41 @@ impl CallOptions {
     }
 }
 
+/// Everything a host sets on a channel it hands out: per-call settings
+/// and keep-alive. Shared by `ClientBuilder` and the broker's
+/// `DialOptions`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelSettings {
+    pub(crate) call: CallOptions,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Option<Duration>,
+}
+
+impl ChannelSettings {
+    pub(crate) fn set_interceptor<F>(&mut self, interceptor: F)
+    where
+        F: Fn(tonic::Request<()>) -> Result<tonic::Request<()>, Status> + Send + Sync + 'static,
+    {
+        self.call.interceptor = Some(Arc::new(interceptor));
+    }
+
+    /// Starts keep-alive on `channel`'s connection when set, and returns
+    /// `channel` with the call settings.
+    pub(crate) fn apply(&self, channel: &PluginChannel) -> PluginChannel {
+        if let Some(interval) = self.keepalive_interval {
+            channel.keep_alive(Keepalive {
+                interval,
+                timeout: self.keepalive_timeout.unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT),
+            });
+        }
+        channel.with_options(self.call.clone())
+    }
+}
+
+/// How long a keep-alive PING waits for its answer unless set (tonic's
+/// and hyper's default).
+pub(crate) const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// HTTP/2 keep-alive: a PING after each `interval`, answered within
 /// `timeout` or the connection is closed.
 #[derive(Debug, Clone, Copy)]

@@ -6,7 +6,7 @@ use super::exit::{ExitWatch, WatchLabel};
 use super::launch::{self, Program};
 use super::relay::{self, Sink, Tail};
 use super::{Client, Launched};
-use crate::channel::{CallOptions, Keepalive};
+use crate::channel::ChannelSettings;
 use crate::error::Error;
 use crate::shutdown::Shutdown;
 use rpcplugin_certs::{Identity, KeyType, PeerTrust};
@@ -73,9 +73,8 @@ pub struct ClientBuilder {
     socket_base: Option<PathBuf>,
     ports: (u16, u16),
     checksum: Option<Vec<u8>>,
-    call_options: CallOptions,
-    keepalive_interval: Option<Duration>,
-    keepalive_timeout: Duration,
+    channel: ChannelSettings,
+    broker_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -118,9 +117,8 @@ impl ClientBuilder {
             socket_base: None,
             ports: (10000, 25000),
             checksum: None,
-            call_options: CallOptions::default(),
-            keepalive_interval: None,
-            keepalive_timeout: Duration::from_secs(20),
+            channel: ChannelSettings::default(),
+            broker_timeout: None,
         }
     }
 
@@ -283,7 +281,7 @@ impl ClientBuilder {
     /// plugin knows it too). A call past it fails with `DeadlineExceeded`.
     /// It runs until the response starts, so a stream may last longer.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.call_options.timeout = Some(timeout);
+        self.channel.call.timeout = Some(timeout);
         self
     }
 
@@ -293,7 +291,7 @@ impl ClientBuilder {
     /// `grpc.MaxCallRecvMsgSize` in `GRPCDialOptions`). A generated
     /// client's own `max_decoding_message_size` applies as well.
     pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
-        self.call_options.max_decoding_message_size = Some(limit);
+        self.channel.call.max_decoding_message_size = Some(limit);
         self
     }
 
@@ -319,7 +317,7 @@ impl ClientBuilder {
             + Sync
             + 'static,
     {
-        self.call_options.interceptor = Some(Arc::new(interceptor));
+        self.channel.set_interceptor(interceptor);
         self
     }
 
@@ -331,13 +329,22 @@ impl ClientBuilder {
     /// host notices at once; keep-alive finds a plugin that is stopped or
     /// stuck (tonic's `Endpoint::http2_keep_alive_interval`).
     pub fn http2_keep_alive_interval(mut self, interval: Duration) -> Self {
-        self.keepalive_interval = Some(interval);
+        self.channel.keepalive_interval = Some(interval);
         self
     }
 
     /// How long a keep-alive PING may wait for its answer (default 20 s).
     pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.keepalive_timeout = timeout;
+        self.channel.keepalive_timeout = Some(timeout);
+        self
+    }
+
+    /// How long this host's broker waits for the plugin's announcement of
+    /// an id in [`Broker::dial`](crate::Broker::dial) and for connecting,
+    /// and how long an unclaimed announcement is kept (default
+    /// [`BROKER_TIMEOUT`](crate::BROKER_TIMEOUT), 5 s, as go-plugin).
+    pub fn broker_timeout(mut self, timeout: Duration) -> Self {
+        self.broker_timeout = Some(timeout);
         self
     }
 
@@ -457,13 +464,10 @@ impl ClientBuilder {
             (self.stdout.take(), self.stderr.take()),
         );
         let mut client = client;
-        if let Some(interval) = self.keepalive_interval {
-            client.channel.keep_alive(Keepalive {
-                interval,
-                timeout: self.keepalive_timeout,
-            });
+        if let Some(timeout) = self.broker_timeout {
+            client.broker.set_timeout(timeout);
         }
-        client.channel = client.channel.with_options(self.call_options.clone());
+        client.channel = self.channel.apply(&client.channel);
         if self.health_check
             && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
         {

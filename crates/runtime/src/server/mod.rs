@@ -268,6 +268,15 @@ impl PluginServer {
         self
     }
 
+    /// How long the plugin's broker waits for the host's announcement of
+    /// an id in [`Broker::dial`] and for connecting, and how long an
+    /// unclaimed announcement is kept (default
+    /// [`BROKER_TIMEOUT`](crate::BROKER_TIMEOUT), 5 s, as go-plugin).
+    pub fn broker_timeout(mut self, timeout: Duration) -> Self {
+        self.options.broker_timeout = Some(timeout);
+        self
+    }
+
     /// Runs the plugin on a new tokio runtime and returns the process exit
     /// code: 0 after a clean shutdown, 1 (with the reason on stderr) when the
     /// cookie is wrong or serving failed.

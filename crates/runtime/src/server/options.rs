@@ -25,6 +25,7 @@ pub(super) struct ServerOptions {
     pub(super) keepalive_timeout: Option<Duration>,
     pub(super) max_connection_age: Option<Duration>,
     pub(super) max_decoding_message_size: Option<usize>,
+    pub(super) broker_timeout: Option<Duration>,
     /// In the order they were added; the first is the outermost.
     pub(super) layers: Vec<RouterLayer>,
 }

@@ -142,6 +142,9 @@ impl PluginServer {
 
         let shutdown = Shutdown::new();
         let broker = Broker::new(tls.clone(), listen, shutdown.clone());
+        if let Some(timeout) = self.options.broker_timeout {
+            broker.set_timeout(timeout);
+        }
         let health = HealthReporter::new();
         let ctx = PluginContext {
             broker: broker.clone(),

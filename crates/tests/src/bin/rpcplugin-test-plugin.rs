@@ -162,6 +162,9 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
     if let Some(transport) = var(rpcplugin_tests::TRANSPORT_ENV) {
         server = server.transport(transport.parse::<Transport>()?);
     }
+    if let Some(ms) = var(rpcplugin_tests::BROKER_TIMEOUT_ENV) {
+        server = server.broker_timeout(std::time::Duration::from_millis(ms.parse()?));
+    }
     if let Some(key_type) = var(rpcplugin_tests::KEY_TYPE_ENV) {
         server = server.key_type(key_type.parse::<KeyType>()?);
     }
