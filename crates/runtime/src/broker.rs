@@ -1,10 +1,15 @@
-//! go-plugin's GRPCBroker, non-multiplexed flow (§5.4 of the protocol
-//! notes): either side can serve extra gRPC servers on new sockets and tell
-//! the other side where they are, keyed by a broker id.
+//! go-plugin's GRPCBroker (§5.4 of the protocol notes): either side can
+//! serve extra gRPC servers on new sockets and tell the other side where
+//! they are, keyed by a broker id. When the host asked for multiplexing,
+//! brokered connections are streams of the main connection instead
+//! (`muxed`).
+
+mod muxed;
 
 use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfoSlot};
 use crate::error::Error;
+use crate::mux::Muxer;
 use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use crate::proto::plugin::grpc_broker_server::GrpcBroker;
@@ -12,7 +17,7 @@ use crate::shutdown::Shutdown;
 use rpcplugin_transport::{Addr, ListenConfig, Listener, Transport};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -72,6 +77,8 @@ struct Inner {
     shutdown: Shutdown,
     /// The brokered servers this side runs.
     servers: Mutex<Vec<JoinHandle<()>>>,
+    /// Set when brokered connections are multiplexed.
+    mux: OnceLock<Muxer>,
 }
 
 enum Slot {
@@ -92,8 +99,15 @@ impl Broker {
                 listen,
                 shutdown,
                 servers: Mutex::new(Vec::new()),
+                mux: OnceLock::new(),
             }),
         }
+    }
+
+    /// This broker, with its connections as streams of `mux`.
+    pub(crate) fn multiplexed(self, mux: Muxer) -> Broker {
+        let _ = self.inner.mux.set(mux);
+        self
     }
 
     /// A fresh id for [`Broker::accept_and_serve`] (1, 2, 3, ...).
@@ -104,6 +118,10 @@ impl Broker {
     /// Serves `routes` on a new socket and tells the peer where, under `id`.
     /// Returns once the server is listening; it runs until shutdown.
     pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
+        if let Some(mux) = self.inner.mux.get() {
+            self.serve_muxed(mux, id, routes);
+            return Ok(());
+        }
         // Without a socket directory from the host, the socket gets a
         // private directory that the server task owns, so it is gone as
         // soon as the task ends (not whenever the accept loop notices).
@@ -131,10 +149,7 @@ impl Broker {
                 tracing::warn!(id, %err, "brokered server failed");
             }
         });
-        if let Ok(mut servers) = self.inner.servers.lock() {
-            servers.retain(|s| !s.is_finished());
-            servers.push(server);
-        }
+        self.track(server);
         self.send(ConnInfo {
             service_id: id,
             network: addr.network().to_string(),
@@ -148,6 +163,9 @@ impl Broker {
     /// Connects to the server the peer announced under `id`, waiting up to
     /// [`BROKER_TIMEOUT`] for the announcement.
     pub async fn dial(&self, id: u32) -> Result<PluginChannel, Error> {
+        if let Some(mux) = self.inner.mux.get() {
+            return self.dial_muxed(mux, id).await;
+        }
         let info = self.wait_for(id).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),
@@ -169,6 +187,14 @@ impl Broker {
         for server in servers {
             server.abort();
             let _ = server.await;
+        }
+    }
+
+    /// Keeps `server` to stop it with the others.
+    fn track(&self, server: JoinHandle<()>) {
+        if let Ok(mut servers) = self.inner.servers.lock() {
+            servers.retain(|s| !s.is_finished());
+            servers.push(server);
         }
     }
 
@@ -219,7 +245,11 @@ impl Broker {
             && knock.knock
             && !knock.ack
         {
-            // We never announce multiplexing, so a knock is a confused peer.
+            if let Some(mux) = self.inner.mux.get() {
+                self.answer_knock(mux, info.service_id);
+                return;
+            }
+            // Not multiplexing, so a knock is a confused peer.
             self.send(ConnInfo {
                 service_id: info.service_id,
                 network: String::new(),

@@ -40,3 +40,6 @@ mod failures;
 
 #[path = "e2e/in_process.rs"]
 mod in_process;
+
+#[path = "e2e/mux.rs"]
+mod mux;
