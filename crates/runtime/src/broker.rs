@@ -1,6 +1,10 @@
-//! go-plugin's GRPCBroker, non-multiplexed flow (§5.4 of the protocol
-//! notes): either side can serve extra gRPC servers on new sockets and tell
-//! the other side where they are, keyed by a broker id.
+//! go-plugin's GRPCBroker (§5.4 of the protocol notes): either side can
+//! serve extra gRPC servers on new sockets and tell the other side where
+//! they are, keyed by a broker id. When the host asked for multiplexing,
+//! brokered connections are streams of the main connection instead
+//! (`muxed`).
+
+mod muxed;
 
 mod listener;
 mod options;
@@ -11,6 +15,7 @@ pub use options::DialOptions;
 use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfoSlot};
 use crate::error::Error;
+use crate::mux::Muxer;
 use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use crate::proto::plugin::grpc_broker_server::GrpcBroker;
@@ -18,7 +23,7 @@ use crate::shutdown::Shutdown;
 use rpcplugin_transport::{Addr, ListenConfig, Listener, Transport};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -81,6 +86,8 @@ struct Inner {
     servers: Mutex<Vec<JoinHandle<()>>>,
     /// Waits for connection info, and how long unclaimed info is kept.
     timeout: Mutex<Duration>,
+    /// Set when brokered connections are multiplexed.
+    mux: OnceLock<Muxer>,
 }
 
 enum Slot {
@@ -102,8 +109,15 @@ impl Broker {
                 shutdown,
                 servers: Mutex::new(Vec::new()),
                 timeout: Mutex::new(BROKER_TIMEOUT),
+                mux: OnceLock::new(),
             }),
         }
+    }
+
+    /// This broker, with its connections as streams of `mux`.
+    pub(crate) fn multiplexed(self, mux: Muxer) -> Broker {
+        let _ = self.inner.mux.set(mux);
+        self
     }
 
     /// A fresh id for [`Broker::accept_and_serve`] (1, 2, 3, ...).
@@ -131,7 +145,16 @@ impl Broker {
     /// connections (go-plugin's `Accept`): for serving `id` with a server
     /// of your own. [`Broker::accept_and_serve`] does this and serves
     /// tonic routes on it.
+    ///
+    /// Not available when the broker is multiplexed: there a brokered
+    /// connection is a stream of the main connection, served with
+    /// [`Broker::accept_and_serve`].
     pub async fn accept(&self, id: u32) -> Result<BrokerListener, Error> {
+        if self.inner.mux.get().is_some() {
+            return Err(Error::Config(format!(
+                "broker id {id}: a raw listener is not available on a multiplexed broker; use accept_and_serve"
+            )));
+        }
         // Without a socket directory from the host, the socket gets a
         // private directory that the server task owns, so it is gone as
         // soon as the task ends (not whenever the accept loop notices).
@@ -165,6 +188,10 @@ impl Broker {
     /// Serves `routes` on a new socket and tells the peer where, under `id`.
     /// Returns once the server is listening; it runs until shutdown.
     pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
+        if let Some(mux) = self.inner.mux.get() {
+            self.serve_muxed(mux, id, routes);
+            return Ok(());
+        }
         let listener = self.accept(id).await?;
         let shutdown = self.inner.shutdown.clone();
         let server = tokio::spawn(async move {
@@ -176,10 +203,7 @@ impl Broker {
                 tracing::warn!(id, %err, "brokered server failed");
             }
         });
-        if let Ok(mut servers) = self.inner.servers.lock() {
-            servers.retain(|s| !s.is_finished());
-            servers.push(server);
-        }
+        self.track(server);
         Ok(())
     }
 
@@ -198,6 +222,10 @@ impl Broker {
         options: &DialOptions,
     ) -> Result<PluginChannel, Error> {
         let timeout = options.connect_timeout.unwrap_or_else(|| self.timeout());
+        if let Some(mux) = self.inner.mux.get() {
+            let channel = self.dial_muxed(mux, id, timeout).await?;
+            return Ok(options.channel.apply(&channel));
+        }
         let info = self.wait_for(id, timeout).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),
@@ -220,6 +248,14 @@ impl Broker {
         for server in servers {
             server.abort();
             let _ = server.await;
+        }
+    }
+
+    /// Keeps `server` to stop it with the others.
+    fn track(&self, server: JoinHandle<()>) {
+        if let Ok(mut servers) = self.inner.servers.lock() {
+            servers.retain(|s| !s.is_finished());
+            servers.push(server);
         }
     }
 
@@ -270,7 +306,11 @@ impl Broker {
             && knock.knock
             && !knock.ack
         {
-            // We never announce multiplexing, so a knock is a confused peer.
+            if let Some(mux) = self.inner.mux.get() {
+                self.answer_knock(mux, info.service_id);
+                return;
+            }
+            // Not multiplexing, so a knock is a confused peer.
             self.send(ConnInfo {
                 service_id: info.service_id,
                 network: String::new(),

@@ -55,16 +55,19 @@ pub(crate) enum Conn<T, P = Stream> {
 /// sends that name as `:authority` too. Skipping the filter there saves an
 /// HPACK decode and re-encode of every request's headers, the largest
 /// per-call cost of the serving side.
-pub(crate) type ServerConn = Conn<tokio_rustls::server::TlsStream<Stream>, AuthorityFix<Stream>>;
+pub(crate) type ServerConn = ServerConnOf<Stream>;
+/// A served connection over any byte stream (a socket, or a multiplexed
+/// stream when the broker multiplexes).
+pub(crate) type ServerConnOf<S> = Conn<tokio_rustls::server::TlsStream<S>, AuthorityFix<S>>;
 /// A dialled connection, with the server's first bytes read ahead.
-type ClientConn = Replay<Conn<tokio_rustls::client::TlsStream<Stream>>>;
+type ClientConn<S = Stream> = Replay<Conn<tokio_rustls::client::TlsStream<S>, S>>;
 
 /// How long `dial` waits for the server's first bytes after a TLS
 /// handshake. HTTP/2 servers (h2, grpc-go, grpc's C core) send SETTINGS at
 /// once, so this normally ends in well under a millisecond.
 const FIRST_BYTES_WAIT: Duration = Duration::from_millis(200);
 
-impl Connected for ServerConn {
+impl<S> Connected for ServerConnOf<S> {
     type ConnectInfo = ();
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
@@ -131,32 +134,56 @@ pub(crate) async fn connect(
     info: TlsInfoSlot,
     timeout: Duration,
 ) -> Result<PluginChannel, Error> {
+    let label = addr.to_string();
+    let dial = async move {
+        rpcplugin_transport::dial(&addr)
+            .await
+            .map_err(io::Error::other)
+    };
+    connect_over(label, dial, tls, info, timeout).await
+}
+
+/// [`connect`] over the stream `open` yields (a socket, or a multiplexed
+/// stream); `label` names the connection in errors.
+pub(crate) async fn connect_over<S>(
+    label: String,
+    open: impl Future<Output = io::Result<S>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    info: TlsInfoSlot,
+    timeout: Duration,
+) -> Result<PluginChannel, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let connector = tls.map(TlsConnector::from);
     let connecting = async {
-        let io = dial(&addr, connector, &info)
+        let stream = open
             .await
-            .map_err(|err| Error::from_connect(&addr, &err))?;
-        PluginChannel::handshake(io, addr.to_string())
+            .map_err(|err| Error::from_connect(&label, &err))?;
+        let io = secure(stream, connector, &info)
             .await
-            .map_err(|err| Error::from_connect(&addr, &err))
+            .map_err(|err| Error::from_connect(&label, &err))?;
+        PluginChannel::handshake(io, label.clone())
+            .await
+            .map_err(|err| Error::from_connect(&label, &err))
     };
     tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| Error::ConnectTimeout {
-            addr: addr.to_string(),
+            addr: label.clone(),
             timeout,
         })?
 }
 
-/// One dial plus TLS handshake.
-async fn dial(
-    addr: &Addr,
+/// The TLS handshake on a dialled stream, when TLS is on.
+async fn secure<S>(
+    stream: S,
     connector: Option<TlsConnector>,
     info: &TlsInfoSlot,
-) -> io::Result<ClientConn> {
-    let stream = rpcplugin_transport::dial(addr)
-        .await
-        .map_err(io::Error::other)?;
+) -> io::Result<ClientConn<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let Some(connector) = connector else {
         return Ok(Replay::new(Conn::Plain(stream), Vec::new()));
     };

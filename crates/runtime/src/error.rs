@@ -1,6 +1,6 @@
 use rpcplugin_certs::CertError;
 use rpcplugin_handshake::{CookieError, ParseError};
-use rpcplugin_transport::{Addr, TransportError};
+use rpcplugin_transport::TransportError;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -345,7 +345,10 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl Error {
-    pub(crate) fn from_connect(addr: &Addr, err: &(dyn std::error::Error + 'static)) -> Error {
+    pub(crate) fn from_connect(
+        addr: &dyn std::fmt::Display,
+        err: &(dyn std::error::Error + 'static),
+    ) -> Error {
         let reason = chain(err);
         let hint = typed_hint(err, Stage::Connect);
         Error::Connect {

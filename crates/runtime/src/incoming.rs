@@ -11,12 +11,12 @@
 //!   `net/http` server does, and are logged at most once a second.
 
 use crate::authority::AuthorityFix;
-use crate::conn::{Conn, ServerConn, TLS_HANDSHAKE_TIMEOUT};
-use rpcplugin_transport::{Listener, Stream};
+use crate::conn::{Conn, ServerConn, ServerConnOf, TLS_HANDSHAKE_TIMEOUT};
+use rpcplugin_transport::Listener;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -101,7 +101,10 @@ async fn accept_loop(
 
 /// The server side of a TLS handshake, bounded in time; a client must
 /// negotiate ALPN `h2`.
-async fn tls_handshake(acceptor: &TlsAcceptor, stream: Stream) -> Option<ServerConn> {
+pub(crate) async fn tls_handshake<S>(acceptor: &TlsAcceptor, stream: S) -> Option<ServerConnOf<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) if tls.get_ref().1.alpn_protocol() != Some(b"h2") => {
             // A client that offers no ALPN at all gets through rustls;
@@ -124,7 +127,10 @@ async fn tls_handshake(acceptor: &TlsAcceptor, stream: Stream) -> Option<ServerC
 }
 
 /// Waits, bounded in time, for a plaintext client's HTTP/2 preface.
-async fn read_preface(mut stream: Stream) -> Option<ServerConn> {
+pub(crate) async fn read_preface<S>(mut stream: S) -> Option<ServerConnOf<S>>
+where
+    S: AsyncRead + Unpin,
+{
     let mut preface = [0u8; PREFACE.len()];
     match tokio::time::timeout(PREFACE_TIMEOUT, stream.read_exact(&mut preface)).await {
         Ok(Ok(_)) if preface == *PREFACE => Some(Conn::Plain(AuthorityFix::after_preface(stream))),

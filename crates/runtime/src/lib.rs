@@ -23,6 +23,7 @@ mod error;
 mod incoming;
 mod io_util;
 mod logging;
+mod mux;
 mod parent;
 mod process;
 pub mod proto;

@@ -10,7 +10,7 @@ use crate::channel::ChannelSettings;
 use crate::error::Error;
 use crate::shutdown::Shutdown;
 use rpcplugin_certs::{Identity, KeyType, PeerTrust};
-use rpcplugin_handshake::{self as handshake, HandshakeLine, MagicCookie, env};
+use rpcplugin_handshake::{self as handshake, HandshakeLine, MagicCookie, ParseOptions, env};
 use rpcplugin_transport::ListenConfig;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -75,6 +75,7 @@ pub struct ClientBuilder {
     checksum: Option<Vec<u8>>,
     channel: ChannelSettings,
     broker_timeout: Option<Duration>,
+    multiplex: bool,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -119,6 +120,7 @@ impl ClientBuilder {
             checksum: None,
             channel: ChannelSettings::default(),
             broker_timeout: None,
+            multiplex: false,
         }
     }
 
@@ -348,6 +350,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Asks the plugin to multiplex the broker (go-plugin's
+    /// `GRPCBrokerMultiplex`; default off): the host makes one connection
+    /// to the plugin and runs the main gRPC connection and every brokered
+    /// connection as yamux streams on it, so a plugin that cannot open
+    /// sockets the host can reach still serves brokered servers. A plugin
+    /// that does not support it fails the start with
+    /// [`ParseError::MultiplexNotSupported`](rpcplugin_handshake::ParseError::MultiplexNotSupported).
+    /// As in go-plugin, brokered streams are set up one at a time: after
+    /// `accept_and_serve` on one side, let the other side dial before the
+    /// next `accept_and_serve`.
+    ///
+    /// ```
+    /// let builder = rpcplugin_runtime::Client::builder("./plugin").multiplex(true);
+    /// ```
+    pub fn multiplex(mut self, multiplex: bool) -> Self {
+        self.multiplex = multiplex;
+        self
+    }
+
     /// Launches the plugin and connects to it.
     pub async fn start(self) -> Result<Client, Error> {
         let name = self.log_name.clone().unwrap_or_else(|| {
@@ -424,7 +445,8 @@ impl ClientBuilder {
             watch,
             _socket_dir: socket_dir,
         };
-        let hs = match HandshakeLine::parse(line.as_bytes()) {
+        let parse = ParseOptions::new().multiplex_requested(self.multiplex);
+        let hs = match HandshakeLine::parse_with(line.as_bytes(), parse) {
             Ok(hs) => hs,
             Err(source) => {
                 let err = Error::InvalidHandshake {
@@ -444,6 +466,7 @@ impl ClientBuilder {
                 socket_dir: Some(socket_dir_path.clone()),
                 ..ListenConfig::default()
             },
+            multiplex: self.multiplex,
         };
         let connected = match connect::connect(hs, offer, shutdown.clone()).await {
             Ok(connected) => connected,
@@ -537,8 +560,11 @@ fn protocol_settings(
             env::PLUGIN_PROTOCOL_VERSIONS,
             handshake::format_protocol_versions(&b.versions),
         )
-        .env(env::PLUGIN_UNIX_SOCKET_DIR, socket_dir)
-        .env_remove(env::PLUGIN_MULTIPLEX_GRPC);
+        .env(env::PLUGIN_UNIX_SOCKET_DIR, socket_dir);
+    match b.multiplex {
+        true => cmd.env(env::PLUGIN_MULTIPLEX_GRPC, "true"),
+        false => cmd.env_remove(env::PLUGIN_MULTIPLEX_GRPC),
+    };
     match identity {
         Some(identity) => cmd.env(env::PLUGIN_CLIENT_CERT, identity.cert_pem()),
         None => cmd.env_remove(env::PLUGIN_CLIENT_CERT),

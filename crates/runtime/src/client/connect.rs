@@ -6,6 +6,7 @@ use crate::broker::{Broker, BrokerTls};
 use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfo, TlsInfoSlot};
 use crate::error::Error;
+use crate::mux::{Muxer, Role};
 use crate::shutdown::Shutdown;
 use rpcplugin_certs::{Identity, PeerTrust};
 use rpcplugin_handshake::{self as handshake, HandshakeLine, Protocol};
@@ -28,6 +29,8 @@ pub(crate) struct Offer<'a> {
     pub(crate) identity: Option<Identity>,
     pub(crate) connect_timeout: Duration,
     pub(crate) listen: ListenConfig,
+    /// The host asked for broker multiplexing (and the line said yes).
+    pub(crate) multiplex: bool,
 }
 
 /// The client and server TLS configurations of one identity and one trust
@@ -37,6 +40,21 @@ pub(crate) fn tls_pair(identity: &Identity, trust: PeerTrust) -> Result<BrokerTl
         client: rpcplugin_certs::client_config(Some(identity), trust.clone())?,
         server: rpcplugin_certs::server_config(identity, trust)?,
     })
+}
+
+/// Multiplexing: the one raw connection to the plugin, with the yamux
+/// session (host = client) running on it until `shutdown`.
+async fn dial_session(addr: &Addr, shutdown: Shutdown, timeout: Duration) -> Result<Muxer, Error> {
+    let stream = tokio::time::timeout(timeout, rpcplugin_transport::dial(addr))
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            addr: addr.to_string(),
+            timeout,
+        })?
+        .map_err(|err| Error::from_connect(addr, &err))?;
+    let mux = Muxer::new(Role::Host);
+    mux.attach(stream, shutdown);
+    Ok(mux)
 }
 
 /// Checks the plugin's handshake against what the host offered and dials it.
@@ -80,15 +98,34 @@ pub(crate) async fn connect(
         _ => None,
     };
     let info = TlsInfoSlot::default();
-    let channel = conn::connect(
-        addr.clone(),
-        tls.as_ref().map(|t| t.client.clone()),
-        info.clone(),
-        offer.connect_timeout,
-    )
-    .await?;
+    let client_tls = tls.as_ref().map(|t| t.client.clone());
+    let mut broker_mux = None;
+    let channel = if offer.multiplex {
+        let mux = dial_session(&addr, shutdown.clone(), offer.connect_timeout).await?;
+        let main = mux.open();
+        broker_mux = Some(mux.clone());
+        conn::connect_over(
+            addr.to_string(),
+            main,
+            client_tls,
+            info.clone(),
+            offer.connect_timeout,
+        )
+        .await?
+    } else {
+        conn::connect(
+            addr.clone(),
+            client_tls,
+            info.clone(),
+            offer.connect_timeout,
+        )
+        .await?
+    };
     let tls_info = info.lock().ok().and_then(|i| i.clone());
-    let broker = Broker::new(tls, offer.listen, shutdown);
+    let mut broker = Broker::new(tls, offer.listen, shutdown);
+    if let Some(mux) = broker_mux {
+        broker = broker.multiplexed(mux);
+    }
     Ok(Connected {
         handshake: hs,
         addr,

@@ -170,6 +170,7 @@ impl Client {
             identity: Some(identity),
             connect_timeout: Duration::from_secs(10),
             listen: ListenConfig::default(),
+            multiplex: false,
         };
         let shutdown = Shutdown::new();
         let connected = match connect::connect(line, offer, shutdown.clone()).await {

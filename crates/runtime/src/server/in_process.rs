@@ -50,6 +50,7 @@ impl PluginServer {
                 ..ListenConfig::default()
             },
             capture_stdio: false,
+            multiplex: false,
         };
         let prepared = self.prepare(offer)?;
         let line = prepared.handshake_line(None);

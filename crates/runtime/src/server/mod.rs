@@ -309,9 +309,11 @@ impl PluginServer {
             .check(std::env::var(self.cookie.key.as_str()).ok().as_deref())?;
         let offer = HostOffer::from_env(self.transport, self.capture_stdio)?;
         let prepared = self.prepare(offer)?;
-        // The field is present iff the host asked; we never multiplex.
-        let line =
-            prepared.handshake_line(non_empty_env(env::PLUGIN_MULTIPLEX_GRPC).map(|_| false));
+        // The field is present iff the host set the variable (as go-plugin
+        // does); it says whether this plugin multiplexes.
+        let line = prepared.handshake_line(
+            non_empty_env(env::PLUGIN_MULTIPLEX_GRPC).map(|_| prepared.mux.is_some()),
+        );
         announce(&line, prepared.stdio.as_ref().map(|s| &s.stdout))?;
         ignore_sigint();
         crate::parent::follow_parent(parent, prepared.shutdown.clone());
@@ -348,7 +350,9 @@ impl PluginServer {
     /// # Ok(()) }
     /// ```
     pub fn start_debug(self) -> Result<DebugServer, Error> {
-        let offer = HostOffer::from_env(self.transport, false)?;
+        let mut offer = HostOffer::from_env(self.transport, false)?;
+        // A reattaching host cannot multiplex (go-plugin refuses it too).
+        offer.multiplex = false;
         let prepared = self.prepare(offer)?;
         let config = ReattachConfig::new(
             prepared.version,

@@ -6,6 +6,7 @@
 use super::{INFRA_MAX_MESSAGE_SIZE, PluginContext, PluginServer};
 use crate::broker::{Broker, BrokerService, BrokerTls};
 use crate::error::Error;
+use crate::mux::{Muxer, Role};
 use crate::proto::health::health_server::HealthServer;
 use crate::proto::plugin::grpc_broker_server::GrpcBrokerServer;
 use crate::proto::plugin::grpc_controller_server::GrpcControllerServer;
@@ -28,6 +29,9 @@ pub(crate) struct HostOffer {
     pub(crate) listen: ListenConfig,
     /// Whether stdio is redirected into `plugin.GRPCStdio`.
     pub(crate) capture_stdio: bool,
+    /// `PLUGIN_MULTIPLEX_GRPC` is true: the host will make one connection
+    /// and multiplex the main and brokered connections over it.
+    pub(crate) multiplex: bool,
 }
 
 impl HostOffer {
@@ -37,6 +41,9 @@ impl HostOffer {
             client_cert_pem: super::serve::non_empty_env(env::PLUGIN_CLIENT_CERT),
             listen: ListenConfig::from_env(transport)?,
             capture_stdio,
+            multiplex: super::serve::non_empty_env(env::PLUGIN_MULTIPLEX_GRPC)
+                .and_then(|v| handshake::parse_go_bool(&v))
+                .unwrap_or(false),
         })
     }
 }
@@ -50,6 +57,8 @@ pub(crate) struct Prepared {
     pub(crate) router: tonic::transport::server::Router,
     pub(crate) shutdown: Shutdown,
     pub(crate) stdio: Option<crate::stdio::Saved>,
+    /// Set when the host multiplexes: the session over its one connection.
+    pub(crate) mux: Option<Muxer>,
 }
 
 impl Prepared {
@@ -141,9 +150,13 @@ impl PluginServer {
         };
 
         let shutdown = Shutdown::new();
-        let broker = Broker::new(tls.clone(), listen, shutdown.clone());
+        let mux = offer.multiplex.then(|| Muxer::new(Role::Plugin));
+        let mut broker = Broker::new(tls.clone(), listen, shutdown.clone());
         if let Some(timeout) = self.options.broker_timeout {
             broker.set_timeout(timeout);
+        }
+        if let Some(mux) = &mux {
+            broker = broker.multiplexed(mux.clone());
         }
         let health = HealthReporter::new();
         let ctx = PluginContext {
@@ -191,6 +204,7 @@ impl PluginServer {
             router,
             shutdown,
             stdio,
+            mux,
         })
     }
 }

@@ -4,6 +4,9 @@
 use super::SHUTDOWN_GRACE;
 use super::prepare::Prepared;
 use crate::error::Error;
+use crate::mux::Muxer;
+use crate::mux::session::ATTACH_TIMEOUT;
+use crate::shutdown::Shutdown;
 use rpcplugin_handshake::HandshakeLine;
 use std::io::Write;
 
@@ -27,6 +30,7 @@ pub(super) async fn run_server(prepared: Prepared) -> Result<(), Error> {
         router,
         shutdown,
         stdio,
+        mux,
         ..
     } = prepared;
     // Closing the saved stdout leaves the host's stdout pipe with no writer
@@ -46,17 +50,66 @@ pub(super) async fn run_server(prepared: Prepared) -> Result<(), Error> {
             });
         }
     }
-    let incoming = crate::incoming::incoming(listener, server_tls);
-    let serve = router.serve_with_incoming_shutdown(incoming, shutdown.wait());
     let deadline = async {
         shutdown.wait().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
+    let served = async {
+        match mux {
+            None => {
+                let incoming = crate::incoming::incoming(listener, server_tls);
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.wait())
+                    .await
+            }
+            Some(mux) => {
+                let incoming = crate::mux::serve::incoming(mux.main_streams(), server_tls);
+                accept_session(listener, mux, shutdown.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, shutdown.wait())
+                    .await
+            }
+        }
+    };
     tokio::select! {
-        served = serve => served?,
+        served = served => served?,
         () = deadline => tracing::debug!("calls still running after the grace period; stopping anyway"),
     }
     Ok(())
+}
+
+/// Multiplexing: takes the host's one connection (go-plugin waits 5 s for
+/// it) and runs the session on it. The plugin stops when the session ends,
+/// or when no connection came: as a Go plugin, it serves nobody else.
+fn accept_session(listener: rpcplugin_transport::Listener, mux: Muxer, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let accepted = tokio::select! {
+            accepted = tokio::time::timeout(ATTACH_TIMEOUT, listener.accept()) => accepted,
+            () = shutdown.wait() => return mux.abandon(),
+        };
+        // Later connections are refused: the listener goes now.
+        drop(listener);
+        match accepted {
+            Ok(Ok(stream)) => {
+                tracing::debug!("multiplexed connection accepted");
+                mux.attach(stream, shutdown.clone());
+            }
+            Ok(Err(err)) => {
+                tracing::error!(%err, "accepting the host's multiplexed connection failed");
+                mux.abandon();
+            }
+            Err(_) => {
+                tracing::error!(
+                    timeout = ?ATTACH_TIMEOUT,
+                    "timed out waiting for the host's multiplexed connection"
+                );
+                mux.abandon();
+            }
+        }
+        mux.closed().await;
+        tracing::debug!("multiplexed connection gone: shutting down");
+        shutdown.trigger();
+    });
 }
 
 /// SIGINT goes to the whole process group on Ctrl-C; the host handles it.

@@ -1,12 +1,11 @@
 //! Brokered connections in both directions: the plugin serves and the host
 //! dials, the host serves and the plugin dials.
 
-use crate::support::{Scratch, Tls, builder, get, kill_cleanly, nonce, put};
-use rpcplugin::{KeyType, Routes};
-use rpcplugin_kv::MemoryKv;
-use rpcplugin_kv::proto::GetRequest;
-use rpcplugin_kv::proto::kv_server::Kv;
-use rpcplugin_tests::{TRANSPORT_ENV, keys, mode};
+use crate::support::{
+    Scratch, Tls, builder, host_dials_plugin, host_serves, kill_cleanly, plugin_dials_host,
+};
+use rpcplugin::KeyType;
+use rpcplugin_tests::{TRANSPORT_ENV, mode};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -57,47 +56,18 @@ async fn both_directions(transport: &str, tls: Tls) {
     let mut client = builder.start().await.expect("start");
 
     // The plugin serves, the host dials.
-    let id = String::from_utf8(get(client.channel(), keys::SERVE_BROKER).await).expect("utf-8");
-    let id: u32 = id.parse().expect("a broker id");
-    let brokered = client
-        .broker()
-        .dial(id)
-        .await
-        .expect("dial the plugin's server");
-    assert_eq!(
-        get(brokered, keys::BROKERED_GREETING).await,
-        keys::BROKERED_GREETING_VALUE.as_bytes()
-    );
+    host_dials_plugin(&client).await;
 
     // The host serves, the plugin dials.
     let _serial = HOST_SERVES.lock().await;
     let before = own_listening_sockets();
-    let host_store = MemoryKv::default();
-    let id = client.broker().next_id();
-    client
-        .broker()
-        .accept_and_serve(id, Routes::new(host_store.clone().into_service()))
-        .await
-        .expect("serve on the host");
+    let (id, host_store) = host_serves(&client).await;
     let host_sockets: Vec<PathBuf> = own_listening_sockets()
         .difference(&before)
         .cloned()
         .collect();
     assert_eq!(host_sockets.len(), 1, "{host_sockets:?}");
-    let message = nonce("via-host-broker");
-    put(
-        client.channel(),
-        &format!("{}{id}", keys::BROKER_DIAL_PREFIX),
-        message.clone(),
-    )
-    .await;
-    let stored = host_store
-        .get(tonic::Request::new(GetRequest {
-            key: keys::FROM_PLUGIN.into(),
-        }))
-        .await
-        .expect("the plugin wrote into the host's server");
-    assert_eq!(stored.into_inner().value, message.as_bytes());
+    plugin_dials_host(&client, id, &host_store).await;
 
     kill_cleanly(&mut client, &scratch).await;
     for socket in &host_sockets {
