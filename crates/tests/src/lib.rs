@@ -26,6 +26,8 @@ pub const TLS_KEY_ENV: &str = "RPCPLUGIN_KV_TLS_KEY";
 /// Manual TLS: the CA that signed the host's certificate (PEM file).
 pub const TLS_CA_ENV: &str = "RPCPLUGIN_KV_TLS_CA";
 
+pub mod broker_calls;
+
 /// The values of [`MODE_ENV`].
 pub mod mode {
     /// Serve KV (the default when the variable is unset).

@@ -43,3 +43,6 @@ mod in_process;
 
 #[path = "e2e/mux.rs"]
 mod mux;
+
+#[path = "e2e/runner.rs"]
+mod runner;

@@ -5,6 +5,7 @@ use super::connect::{self, Offer};
 use super::exit::{ExitWatch, WatchLabel};
 use super::launch::{self, Program};
 use super::relay::{self, Sink, Tail};
+use super::runner::Runner;
 use super::{Client, Launched};
 use crate::error::Error;
 use crate::shutdown::Shutdown;
@@ -73,6 +74,7 @@ pub struct ClientBuilder {
     ports: (u16, u16),
     checksum: Option<Vec<u8>>,
     multiplex: bool,
+    runner: Option<Runner>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -116,6 +118,7 @@ impl ClientBuilder {
             ports: (10000, 25000),
             checksum: None,
             multiplex: false,
+            runner: None,
         }
     }
 
@@ -292,6 +295,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Starts the plugin through `runner` (a wrapper command and a
+    /// translation of the address it announces; go-plugin's `RunnerFunc`)
+    /// instead of directly. Not combinable with
+    /// [`ClientBuilder::checksum_sha256`]: the wrapper, not this host,
+    /// executes the plugin.
+    ///
+    /// ```
+    /// use rpcplugin_runtime::{Client, Runner};
+    /// let builder = Client::builder("./plugin")
+    ///     .runner(Runner::private_tmp())
+    ///     .multiplex(true);
+    /// ```
+    pub fn runner(mut self, runner: Runner) -> Self {
+        self.runner = Some(runner);
+        self
+    }
+
     /// Launches the plugin and connects to it.
     pub async fn start(self) -> Result<Client, Error> {
         let name = self.log_name.clone().unwrap_or_else(|| {
@@ -312,6 +332,13 @@ impl ClientBuilder {
         if self.versions.is_empty() {
             return Err(Error::Config("the host offers no protocol version".into()));
         }
+        if self.runner.is_some() && self.checksum.is_some() {
+            return Err(Error::Config(
+                "a runner executes the plugin itself, so its checksum cannot be enforced: \
+                 use either runner or checksum_sha256"
+                    .into(),
+            ));
+        }
         let program = match &self.checksum {
             Some(expected) => {
                 let path = launch::child_path(&self.env, self.skip_host_env);
@@ -330,7 +357,12 @@ impl ClientBuilder {
         let shutdown = Shutdown::new();
         let mut child = self.spawn(&program, &cookie, identity.as_ref(), socket_dir.path())?;
         drop(program);
-        tracing::debug!(pid = child.id(), "spawned");
+        let pid = child.id();
+        tracing::debug!(
+            pid,
+            runner = self.runner.as_ref().map(Runner::name),
+            "spawned"
+        );
         let tail = Tail::default();
         let mut tasks = Vec::new();
         let stderr_task = child.stderr.take().map(|stderr| {
@@ -390,6 +422,7 @@ impl ClientBuilder {
                 ..ListenConfig::default()
             },
             multiplex: self.multiplex,
+            runner: self.runner.clone().map(|runner| (runner, pid)),
         };
         let connected = match connect::connect(hs, offer, shutdown.clone()).await {
             Ok(connected) => connected,
@@ -435,7 +468,10 @@ impl ClientBuilder {
         identity: Option<&Identity>,
         socket_dir: &Path,
     ) -> Result<tokio::process::Child, Error> {
-        let mut cmd = program.command();
+        let mut cmd = match &self.runner {
+            Some(runner) => runner.command(program.named.as_os_str()),
+            None => program.command(),
+        };
         cmd.args(&self.args).env_clear();
         // go-plugin's precedence: caller's vars, then the host's environment,
         // then the protocol's own variables.
