@@ -146,7 +146,14 @@ fn render(
          - **TLS** `auto-plugin-K`: AutoMTLS with the plugin's certificate of key type K (only rpcplugin \
          plugins can choose), the host at its default.\n\
          - **TLS** `manual-K`: certificates of key type K for both sides, signed by one CA, distributed \
-         out of band; each side verifies the other's chain.\n"
+         out of band; each side verifies the other's chain.\n\
+         - **Multiplexing** (suffix `mux`, `mux-broker`, `mux-hold`; Rust and Go hosts): the host asks for \
+         broker multiplexing (go-plugin's `GRPCBrokerMultiplex`), so the main connection is a yamux \
+         stream of one socket. `mux-broker` adds a brokered call each way (plugin serves, host dials; \
+         host serves, plugin dials back), also as yamux streams; `mux-hold` then idles 80 s (past \
+         go-plugin's 30 s keepalive pings and 75 s stream-open timeout) and does it all again on the \
+         same session. Hosts: `rpcplugin-mux-host` and go-plugin's `kv-host -mux`; broker plugins: \
+         `rpcplugin-test-plugin` and `kv-broker-plugin` (see docs/multiplexing.md).\n"
     );
     let _ = writeln!(md, "## Cells\n");
     for client in LANGS {

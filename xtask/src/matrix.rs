@@ -79,15 +79,113 @@ struct Cell {
     server: Lang,
     transport: &'static str,
     tls: Tls,
+    mux: Mux,
 }
 
 impl Cell {
     fn id(&self) -> String {
+        let mux = match self.mux {
+            Mux::Off => "",
+            Mux::Plain => " mux",
+            Mux::Broker => " mux-broker",
+            Mux::Hold => " mux-hold",
+        };
         format!(
-            "{}->{} {} {}",
+            "{}->{} {} {}{mux}",
             self.client, self.server, self.transport, self.tls
         )
     }
+}
+
+/// The broker multiplexing axis (go-plugin's `GRPCBrokerMultiplex`), for
+/// Rust and Go hosts. The hosts are `rpcplugin-mux-host` (Rust) and the
+/// Go `kv-host`, both with `--mux`; broker cells use the plugins that speak
+/// the test plugin's brokered-call commands (`rpcplugin-test-plugin`, Go
+/// `kv-broker-plugin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mux {
+    /// Not asked for: every other cell.
+    Off,
+    /// Put and Get over the multiplexed main connection.
+    Plain,
+    /// Plain, plus a brokered call each way (both multiplexed).
+    Broker,
+    /// Broker, then [`MUX_HOLD`] idle, then all again on the same session:
+    /// crosses go-plugin's 30 s keepalive pings and its 75 s stream-open
+    /// timeout.
+    Hold,
+}
+
+/// The idle time of the `mux-hold` cells.
+const MUX_HOLD: Duration = Duration::from_secs(80);
+
+impl Mux {
+    /// Host arguments for this kind of cell.
+    fn host_args(self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self != Mux::Off {
+            args.push("--mux".into());
+        }
+        if matches!(self, Mux::Broker | Mux::Hold) {
+            args.push("--broker".into());
+        }
+        if self == Mux::Hold {
+            args.extend(["--hold-ms".into(), MUX_HOLD.as_millis().to_string()]);
+        }
+        args
+    }
+
+    fn hold(self) -> Duration {
+        match self {
+            Mux::Hold => MUX_HOLD,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// The multiplexing cells: Rust and Go hosts against Rust and Go plugins,
+/// TLS off and AutoMTLS at the host's default, plain and brokered; one
+/// long `mux-hold` cell per cross-language direction; Python plugins
+/// (pyvider does not multiplex) as known failures.
+fn mux_cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    let auto =
+        |client: Lang| Tls::AutoHost(host_key_types(client).first().map_or("p256", |(k, _)| *k));
+    for client in [Lang::Rust, Lang::Go] {
+        for server in [Lang::Rust, Lang::Go] {
+            for &transport in transports(server) {
+                for tls in [Tls::Off, auto(client)] {
+                    for mux in [Mux::Plain, Mux::Broker] {
+                        cells.push(Cell {
+                            client,
+                            server,
+                            transport,
+                            tls: tls.clone(),
+                            mux,
+                        });
+                    }
+                }
+            }
+        }
+        cells.push(Cell {
+            client,
+            server: Lang::Python,
+            transport: "unix",
+            tls: Tls::Off,
+            mux: Mux::Plain,
+        });
+    }
+    // Last in the list, so they are taken first and run side by side.
+    for (client, server) in [(Lang::Rust, Lang::Go), (Lang::Go, Lang::Rust)] {
+        cells.push(Cell {
+            client,
+            server,
+            transport: "unix",
+            tls: auto(client),
+            mux: Mux::Hold,
+        });
+    }
+    cells
 }
 
 /// Key types a host library can choose for its AutoMTLS certificate, with
@@ -140,10 +238,12 @@ fn all_cells() -> Vec<Cell> {
                     server,
                     transport,
                     tls,
+                    mux: Mux::Off,
                 }));
             }
         }
     }
+    cells.extend(mux_cells());
     cells
 }
 
@@ -152,6 +252,9 @@ struct Peers {
     rust: PathBuf,
     go: PathBuf,
     python: PathBuf,
+    /// The Rust test crate's binaries (the multiplexing host, the test
+    /// plugin).
+    rust_bins: PathBuf,
 }
 
 impl Peers {
@@ -170,6 +273,21 @@ impl Peers {
     fn plugin(&self, lang: Lang) -> PathBuf {
         self.dir(lang).join("kv-plugin")
     }
+
+    /// The host and plugin executables of `cell`.
+    fn pair(&self, cell: &Cell) -> (PathBuf, PathBuf) {
+        let host = match (cell.mux, cell.client) {
+            (Mux::Off, client) => self.host(client),
+            (_, Lang::Rust) => self.rust_bins.join("rpcplugin-mux-host"),
+            (_, client) => self.host(client),
+        };
+        let plugin = match (cell.mux, cell.server) {
+            (Mux::Broker | Mux::Hold, Lang::Rust) => self.rust_bins.join("rpcplugin-test-plugin"),
+            (Mux::Broker | Mux::Hold, Lang::Go) => self.go.join("kv-broker-plugin"),
+            (_, server) => self.plugin(server),
+        };
+        (host, plugin)
+    }
 }
 
 /// Builds the peers, and the `rpcplugin` command and the provider when the
@@ -184,6 +302,13 @@ fn prepare(root: &Path, with_provider: bool) -> Result<(Peers, Option<Provider>)
         "--examples",
         "-p",
         "rpcplugin-cli",
+    ]))?;
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "rpcplugin-tests",
+        "--bins",
     ]))?;
     let examples = root.join("target/debug/examples");
 
@@ -225,6 +350,7 @@ fn prepare(root: &Path, with_provider: bool) -> Result<(Peers, Option<Provider>)
             rust: examples,
             go: root.join("peers/go/bin"),
             python: root.join("peers/python"),
+            rust_bins: root.join("target/debug"),
         },
         provider,
     ))
@@ -283,9 +409,12 @@ fn run_cell(
     log_dir: &Path,
 ) -> Outcome {
     let started = Instant::now();
-    let mut cmd = Command::new(peers.host(cell.client));
+    let timeout_ms = timeout_ms + cell.mux.hold().as_millis() as u64;
+    let (host, plugin) = peers.pair(cell);
+    let mut cmd = Command::new(host);
     cmd.arg("--plugin")
-        .arg(peers.plugin(cell.server))
+        .arg(plugin)
+        .args(cell.mux.host_args())
         .args(["--timeout-ms", &timeout_ms.to_string()])
         .env("RPCPLUGIN_KV_TRANSPORT", cell.transport)
         .env_remove("RPCPLUGIN_KV_SERVER_KEY_TYPE")
@@ -672,6 +801,7 @@ fn report(
             "server": cell.server.to_string(),
             "transport": cell.transport,
             "tls": cell.tls.to_string(),
+            "mux": format!("{:?}", cell.mux).to_lowercase(),
             "verdict": verdict,
             "expected_pass": expectation.map(|e| e.pass),
             "reason": expectation.map(|e| e.reason.clone()).filter(|r| !r.is_empty()),

@@ -36,7 +36,7 @@ mod stdio;
 
 pub use broker::{BROKER_TIMEOUT, Broker, BrokerConnection, BrokerListener, DialOptions};
 pub use channel::{ChannelError, PluginChannel, ResponseBody, ResponseFuture};
-pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, StopHandle};
+pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, Runner, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;
 pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};

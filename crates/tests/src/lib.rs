@@ -28,6 +28,8 @@ pub const TLS_CA_ENV: &str = "RPCPLUGIN_KV_TLS_CA";
 /// The test plugin's broker timeout in milliseconds (`PluginServer::broker_timeout`).
 pub const BROKER_TIMEOUT_ENV: &str = "RPCPLUGIN_TEST_BROKER_TIMEOUT_MS";
 
+pub mod broker_calls;
+
 /// The values of [`MODE_ENV`].
 pub mod mode {
     /// Serve KV (the default when the variable is unset).

@@ -52,3 +52,6 @@ mod broker_options;
 
 #[path = "e2e/mux.rs"]
 mod mux;
+
+#[path = "e2e/runner.rs"]
+mod runner;

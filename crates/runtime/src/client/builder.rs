@@ -5,6 +5,7 @@ use super::connect::{self, Offer};
 use super::exit::{ExitWatch, WatchLabel};
 use super::launch::{self, Program};
 use super::relay::{self, Sink, Tail};
+use super::runner::Runner;
 use super::{Client, Launched};
 use crate::channel::ChannelSettings;
 use crate::error::Error;
@@ -76,6 +77,7 @@ pub struct ClientBuilder {
     channel: ChannelSettings,
     broker_timeout: Option<Duration>,
     multiplex: bool,
+    runner: Option<Runner>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -121,6 +123,7 @@ impl ClientBuilder {
             channel: ChannelSettings::default(),
             broker_timeout: None,
             multiplex: false,
+            runner: None,
         }
     }
 
@@ -369,6 +372,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Starts the plugin through `runner` (a wrapper command and a
+    /// translation of the address it announces; go-plugin's `RunnerFunc`)
+    /// instead of directly. Not combinable with
+    /// [`ClientBuilder::checksum_sha256`]: the wrapper, not this host,
+    /// executes the plugin.
+    ///
+    /// ```
+    /// use rpcplugin_runtime::{Client, Runner};
+    /// let builder = Client::builder("./plugin")
+    ///     .runner(Runner::private_tmp())
+    ///     .multiplex(true);
+    /// ```
+    pub fn runner(mut self, runner: Runner) -> Self {
+        self.runner = Some(runner);
+        self
+    }
+
     /// Launches the plugin and connects to it.
     pub async fn start(self) -> Result<Client, Error> {
         let name = self.log_name.clone().unwrap_or_else(|| {
@@ -389,6 +409,13 @@ impl ClientBuilder {
         if self.versions.is_empty() {
             return Err(Error::Config("the host offers no protocol version".into()));
         }
+        if self.runner.is_some() && self.checksum.is_some() {
+            return Err(Error::Config(
+                "a runner executes the plugin itself, so its checksum cannot be enforced: \
+                 use either runner or checksum_sha256"
+                    .into(),
+            ));
+        }
         let program = match &self.checksum {
             Some(expected) => {
                 let path = launch::child_path(&self.env, self.skip_host_env);
@@ -407,7 +434,12 @@ impl ClientBuilder {
         let shutdown = Shutdown::new();
         let mut child = self.spawn(&program, &cookie, identity.as_ref(), socket_dir.path())?;
         drop(program);
-        tracing::debug!(pid = child.id(), "spawned");
+        let pid = child.id();
+        tracing::debug!(
+            pid,
+            runner = self.runner.as_ref().map(Runner::name),
+            "spawned"
+        );
         let tail = Tail::default();
         let mut tasks = Vec::new();
         let stderr_task = child.stderr.take().map(|stderr| {
@@ -467,6 +499,7 @@ impl ClientBuilder {
                 ..ListenConfig::default()
             },
             multiplex: self.multiplex,
+            runner: self.runner.clone().map(|runner| (runner, pid)),
         };
         let connected = match connect::connect(hs, offer, shutdown.clone()).await {
             Ok(connected) => connected,
@@ -516,7 +549,10 @@ impl ClientBuilder {
         identity: Option<&Identity>,
         socket_dir: &Path,
     ) -> Result<tokio::process::Child, Error> {
-        let mut cmd = program.command();
+        let mut cmd = match &self.runner {
+            Some(runner) => runner.command(program.named.as_os_str()),
+            None => program.command(),
+        };
         cmd.args(&self.args).env_clear();
         // go-plugin's precedence: caller's vars, then the host's environment,
         // then the protocol's own variables.

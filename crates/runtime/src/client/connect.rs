@@ -1,7 +1,7 @@
 //! From a handshake line to a connected channel: version checks, the TLS
 //! pair for the chosen mode, the dial.
 
-use super::ClientTls;
+use super::{ClientTls, Runner};
 use crate::broker::{Broker, BrokerTls};
 use crate::channel::PluginChannel;
 use crate::conn::{self, TlsInfo, TlsInfoSlot};
@@ -31,6 +31,9 @@ pub(crate) struct Offer<'a> {
     pub(crate) listen: ListenConfig,
     /// The host asked for broker multiplexing (and the line said yes).
     pub(crate) multiplex: bool,
+    /// Started through a runner: its translation of the announced address,
+    /// and the plugin's process id.
+    pub(crate) runner: Option<(Runner, Option<u32>)>,
 }
 
 /// The client and server TLS configurations of one identity and one trust
@@ -81,6 +84,10 @@ pub(crate) async fn connect(
         });
     }
     let addr = Addr::parse(hs.network, &hs.address)?;
+    let addr = match offer.runner {
+        Some((runner, pid)) => runner.translate(addr, pid)?,
+        None => addr,
+    };
     let tls = match (offer.tls, offer.identity, hs.server_cert.clone()) {
         (ClientTls::Auto(_), Some(identity), Some(cert)) => {
             Some(tls_pair(&identity, PeerTrust::Pinned(cert.into()))?)

@@ -12,10 +12,12 @@ mod connect;
 mod exit;
 mod launch;
 mod relay;
+mod runner;
 mod stop;
 
 pub use builder::{ClientBuilder, ClientTls};
 pub use exit::PluginExit;
+pub use runner::Runner;
 pub use stop::{ClientSet, StopHandle};
 
 use crate::broker::{Broker, BrokerTls};
@@ -171,6 +173,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             listen: ListenConfig::default(),
             multiplex: false,
+            runner: None,
         };
         let shutdown = Shutdown::new();
         let connected = match connect::connect(line, offer, shutdown.clone()).await {

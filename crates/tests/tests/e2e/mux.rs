@@ -193,3 +193,48 @@ async fn a_plugin_without_multiplexing_is_refused() {
     );
     scratch.assert_plugin_gone();
 }
+
+/// Like a Go plugin, a multiplexing plugin waits 5 s for the host's one
+/// connection, then gives up and exits (go-plugin: "timed out waiting for
+/// connection to be established").
+#[tokio::test]
+async fn a_multiplexing_plugin_exits_when_no_host_connects() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let socket_dir = tempfile::Builder::new()
+        .prefix("rpcplugin-")
+        .tempdir_in(crate::support::suite_tmp())
+        .expect("socket dir");
+    let mut child = tokio::process::Command::new(crate::support::PLUGIN)
+        .env_clear()
+        .env(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "1")
+        .env("PLUGIN_MULTIPLEX_GRPC", "true")
+        .env("PLUGIN_UNIX_SOCKET_DIR", socket_dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the test plugin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).await.expect("handshake line");
+    assert!(line.trim_end().ends_with("|true"), "{line:?}");
+    // Nobody connects. The plugin must end by itself, well before this.
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the plugin did not give up waiting for its host")
+        .expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("stderr");
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(
+        stderr.contains("timed out waiting for the host's multiplexed connection"),
+        "{stderr}"
+    );
+}

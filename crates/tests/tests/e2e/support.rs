@@ -520,54 +520,29 @@ pub async fn get(channel: PluginChannel, key: &str) -> Vec<u8> {
 /// Asks the plugin to serve a brokered server, dials it through the host's
 /// broker and checks its greeting; returns the brokered channel.
 pub async fn host_dials_plugin(client: &Client) -> PluginChannel {
-    use rpcplugin_tests::keys;
-    let id = String::from_utf8(get(client.channel(), keys::SERVE_BROKER).await).expect("utf-8");
-    let id: u32 = id.parse().expect("a broker id");
-    let brokered = client
-        .broker()
-        .dial(id)
+    rpcplugin_tests::broker_calls::host_dials_plugin(client)
         .await
-        .expect("dial the plugin's server");
-    assert_eq!(
-        get(brokered.clone(), keys::BROKERED_GREETING).await,
-        keys::BROKERED_GREETING_VALUE.as_bytes()
-    );
-    brokered
+        .expect("the host dials the plugin's brokered server")
 }
 
 /// Serves a KV store on the host's broker under a fresh id; returns both.
 pub async fn host_serves(client: &Client) -> (u32, rpcplugin_kv::MemoryKv) {
-    let host_store = rpcplugin_kv::MemoryKv::default();
-    let id = client.broker().next_id();
-    client
-        .broker()
-        .accept_and_serve(
-            id,
-            rpcplugin::Routes::new(host_store.clone().into_service()),
-        )
+    rpcplugin_tests::broker_calls::host_serves(client)
         .await
-        .expect("serve on the host");
-    (id, host_store)
+        .expect("serve on the host")
 }
 
 /// Asks the plugin to dial the host's brokered server `id` (serving
 /// `host_store`) and write there; checks the write arrived.
 pub async fn plugin_dials_host(client: &Client, id: u32, host_store: &rpcplugin_kv::MemoryKv) {
-    use rpcplugin_kv::proto::kv_server::Kv;
-    let message = nonce("via-host-broker");
-    put(
-        client.channel(),
-        &format!("{}{id}", rpcplugin_tests::keys::BROKER_DIAL_PREFIX),
-        message.clone(),
+    rpcplugin_tests::broker_calls::plugin_dials_host(
+        client,
+        id,
+        host_store,
+        &nonce("via-host-broker"),
     )
-    .await;
-    let stored = host_store
-        .get(tonic::Request::new(GetRequest {
-            key: rpcplugin_tests::keys::FROM_PLUGIN.into(),
-        }))
-        .await
-        .expect("the plugin wrote into the host's server");
-    assert_eq!(stored.into_inner().value, message.as_bytes());
+    .await
+    .expect("the plugin writes into the host's brokered server");
 }
 
 pub async fn kill_cleanly(client: &mut Client, scratch: &Scratch) -> Duration {

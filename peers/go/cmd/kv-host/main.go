@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -206,6 +207,9 @@ func main() {
 	putKey := fs.String("put-key", "hello", "key to Put and Get")
 	putValue := fs.String("put-value", "world", "value to Put")
 	timeoutMs := fs.Int("timeout-ms", 15000, "overall deadline in milliseconds")
+	mux := fs.Bool("mux", false, "ask for gRPC broker multiplexing (GRPCBrokerMultiplex)")
+	brokered := fs.Bool("broker", false, "also make brokered calls in both directions (needs a plugin with the Rust test plugin's commands and cookie, e.g. kv-broker-plugin)")
+	holdMs := fs.Int("hold-ms", 0, "after the exchange, keep the connection idle this long, then exchange again (crosses yamux keepalive pings)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		finish("usage: " + err.Error())
 	}
@@ -309,16 +313,23 @@ func main() {
 	})
 	defer watchdog.Stop()
 
+	handshake := kvshared.Handshake
+	var kvPlugin plugin.Plugin = &kvshared.KVPlugin{}
+	if *brokered {
+		handshake = kvshared.TestHandshake
+		kvPlugin = &kvshared.BrokerKVPlugin{}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  kvshared.Handshake,
-		Plugins:          plugin.PluginSet{kvshared.PluginName: &kvshared.KVPlugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         autoMTLS,
-		TLSConfig:        tlsConfig,
-		StartTimeout:     timeout,
-		Logger:           logger,
-		Stderr:           io.Discard,
+		HandshakeConfig:     handshake,
+		Plugins:             plugin.PluginSet{kvshared.PluginName: kvPlugin},
+		GRPCBrokerMultiplex: *mux,
+		Cmd:                 cmd,
+		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:            autoMTLS,
+		TLSConfig:           tlsConfig,
+		StartTimeout:        timeout,
+		Logger:              logger,
+		Stderr:              io.Discard,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(kvshared.MaxMsgSize),
 			grpc.MaxCallSendMsgSize(kvshared.MaxMsgSize))},
@@ -342,7 +353,14 @@ func main() {
 	if err != nil {
 		fail("dispense: " + err.Error())
 	}
-	kv := raw.(proto.KVClient)
+	var kv proto.KVClient
+	var broker *plugin.GRPCBroker
+	switch d := raw.(type) {
+	case proto.KVClient:
+		kv = d
+	case *kvshared.BrokeredKV:
+		kv, broker = d.KV, d.Broker
+	}
 	startD := time.Since(t0)
 	resMu.Lock()
 	res.StartMs = ms(startD)
@@ -379,6 +397,26 @@ func main() {
 	res.ValueOK = ptr(valueOK)
 	resMu.Unlock()
 
+	if broker != nil {
+		setStage("broker")
+		if err := brokeredCalls(rpcCtx, kv, broker); err != nil {
+			fail("broker: " + err.Error())
+		}
+	}
+	if *holdMs > 0 {
+		setStage("hold")
+		time.Sleep(time.Duration(*holdMs) * time.Millisecond)
+		setStage("after hold")
+		if _, err := kv.Put(rpcCtx, &proto.PutRequest{Key: *putKey, Value: []byte(*putValue)}); err != nil {
+			fail("put after hold: " + err.Error())
+		}
+		if broker != nil {
+			if err := brokeredCalls(rpcCtx, kv, broker); err != nil {
+				fail("broker after hold: " + err.Error())
+			}
+		}
+	}
+
 	setStage("kill")
 	client.Kill()
 	resMu.Lock()
@@ -388,4 +426,43 @@ func main() {
 		finish(fmt.Sprintf("value mismatch: put %q, got %q", *putValue, string(got.Value)))
 	}
 	finish("")
+}
+
+// brokeredCalls makes one brokered call each way: the plugin serves and the
+// host dials, then the host serves and the plugin dials back and writes.
+func brokeredCalls(ctx context.Context, kv proto.KVClient, broker *plugin.GRPCBroker) error {
+	got, err := kv.Get(ctx, &proto.GetRequest{Key: kvshared.KeyServeBroker})
+	if err != nil {
+		return fmt.Errorf("asking the plugin to serve: %w", err)
+	}
+	id, err := strconv.ParseUint(string(got.Value), 10, 32)
+	if err != nil {
+		return fmt.Errorf("the plugin answered %q, not a broker id", got.Value)
+	}
+	conn, err := broker.Dial(uint32(id))
+	if err != nil {
+		return fmt.Errorf("dialling the plugin's brokered server %d: %w", id, err)
+	}
+	greeting, err := proto.NewKVClient(conn).Get(ctx, &proto.GetRequest{Key: kvshared.KeyGreeting})
+	_ = conn.Close()
+	if err != nil {
+		return fmt.Errorf("calling the plugin's brokered server: %w", err)
+	}
+	if string(greeting.Value) != kvshared.GreetingValue {
+		return fmt.Errorf("the plugin's brokered server answered %q", greeting.Value)
+	}
+
+	store := kvshared.NewMemKV()
+	hostID := broker.NextId()
+	go broker.AcceptAndServe(hostID, store.Serve)
+	want := fmt.Sprintf("from-go-host-%d", time.Now().UnixNano())
+	key := fmt.Sprintf("%s%d", kvshared.KeyDialPrefix, hostID)
+	if _, err := kv.Put(ctx, &proto.PutRequest{Key: key, Value: []byte(want)}); err != nil {
+		return fmt.Errorf("asking the plugin to dial the host's server %d: %w", hostID, err)
+	}
+	wrote := string(store.Value(kvshared.KeyFromPlugin))
+	if wrote != want {
+		return fmt.Errorf("the plugin wrote %q on the host's brokered server, want %q", wrote, want)
+	}
+	return nil
 }
