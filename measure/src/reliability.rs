@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// Command-line options of `cargo xtask reliability`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct Args {
+pub struct Args {
     /// A CI-sized run: fewer calls, plugins, cycles and fuzzing seconds.
     #[arg(long)]
     pub(crate) quick: bool,
@@ -77,7 +77,9 @@ impl Plan {
     }
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask reliability`: the suites, load, leak checks and fuzzing;
+/// writes target/reliability/report.json and docs/reliability.md.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     let plan = Plan::new(args);
     let out_dir = root.join("target/reliability");
     fs::create_dir_all(&out_dir)?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// Command-line options of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct Args {
+pub struct Args {
     /// A CI-sized run: fewer launches and calls, same coverage.
     #[arg(long)]
     pub(crate) quick: bool,
@@ -516,7 +516,10 @@ struct CellData {
     errors: Vec<String>,
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask bench`: builds, measures every cell, writes the
+/// report and regenerates docs/performance.md (or only renders, with
+/// `--render`).
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.render {
         let path = root.join("target/bench/report.json");
         let text = fs::read_to_string(&path)

@@ -27,7 +27,7 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Command-line options of `cargo xtask flake`.
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// Runs of every test binary.
     #[arg(long, default_value_t = 10)]
     runs: u32,
@@ -102,7 +102,9 @@ impl Results {
     }
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask flake`: every test binary `--runs` times, the doctests
+/// `--doc-runs` times; writes target/flake/report.json.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     let started = Instant::now();
     if args.runs == 0 && args.doc_runs == 0 {
         bail!("nothing to do: --runs and --doc-runs are both 0");

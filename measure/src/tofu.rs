@@ -13,7 +13,7 @@
 //! docs/compatibility.md and docs/performance.md.
 
 mod build;
-pub(crate) mod doc;
+pub mod doc;
 mod probe;
 mod scenario;
 mod trace;
@@ -27,7 +27,7 @@ use std::path::Path;
 
 /// Command-line options of `cargo xtask tofu`.
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// Scenario runs per provider (medians are taken over all of them).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -103,7 +103,7 @@ fn ratio(report: &Value, key: &str) -> Option<f64> {
 }
 
 /// Runs the whole job; fails on any failed step or provider warning.
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
