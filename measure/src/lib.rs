@@ -13,5 +13,8 @@
 
 pub mod bench;
 pub mod flake;
+pub mod process;
 pub mod reliability;
+pub mod report;
 pub mod tofu;
+pub mod units;
