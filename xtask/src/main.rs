@@ -1,19 +1,18 @@
 //! Project automation for the rpcplugin workspace.
 //!
-//! Run `cargo xtask --help` for the list of jobs. Each job lives in its own
-//! module; generators take a `check` flag that fails on drift instead of
-//! rewriting files.
+//! Run `cargo xtask --help` for the list of jobs. xtask parses the command
+//! line and dispatches: code generation lives here, the measurement jobs
+//! (bench, reliability, flake, tofu) in the `rpcplugin-measure` crate.
+//! Generators take a `check` flag that fails on drift instead of rewriting
+//! files.
 
-mod bench;
 mod codegen;
 mod compat_doc;
-mod flake;
 mod matrix;
 mod pki;
-mod reliability;
-mod tofu;
 
 use clap::{Parser, Subcommand};
+use rpcplugin_measure::{bench, flake, reliability, tofu};
 use std::path::PathBuf;
 
 #[derive(Parser)]

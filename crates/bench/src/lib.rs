@@ -1,7 +1,10 @@
 //! Shared pieces of the benchmark programs driven by `cargo xtask bench`:
 //! a KV service without per-call logging (so every language's bench plugin
-//! does the same work per call), percentile summaries, `/proc` memory
-//! readings and wall-clock stamps that two processes can compare.
+//! does the same work per call), percentile summaries (hdrhistogram),
+//! `/proc` memory readings, wall-clock stamps that two processes can compare,
+//! and the [`steps`] layer that times the runtime's start spans.
+
+pub mod steps;
 
 use rpcplugin_kv::proto::kv_server::{Kv, KvServer};
 use rpcplugin_kv::proto::{Empty, GetRequest, GetResponse, PutRequest};
@@ -81,39 +84,64 @@ pub fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Microseconds, rounded to tenths.
-pub fn us(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e7).round() / 10.0
+/// Latency samples, in microseconds with three significant digits, as an
+/// HDR histogram.
+#[derive(Debug, Clone)]
+pub struct Latencies {
+    histogram: hdrhistogram::Histogram<u64>,
 }
 
-/// The nearest-rank percentile `p` (0-100) of sorted samples.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
+/// Histogram units per microsecond: samples are recorded in nanoseconds.
+const NS_PER_US: f64 = 1e3;
+
+impl Latencies {
+    /// An empty histogram for samples from 1 ns up to an hour.
+    pub fn new() -> Result<Self, hdrhistogram::CreationError> {
+        let histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3)?;
+        Ok(Latencies { histogram })
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+
+    /// Records one sample of `d`.
+    pub fn record(&mut self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.histogram.saturating_record(ns);
+    }
+
+    /// The value at percentile `p` (0-100), microseconds.
+    pub fn percentile_us(&self, p: f64) -> Option<f64> {
+        (!self.histogram.is_empty()).then(|| {
+            let ns = self.histogram.value_at_percentile(p);
+            self.histogram.median_equivalent(ns) as f64 / NS_PER_US
+        })
+    }
+
+    /// `{n, min, p50, p90, p99, max, mean}` in microseconds (three decimals).
+    pub fn summary(&self) -> Value {
+        let h = &self.histogram;
+        let empty = h.is_empty();
+        let us = |ns: f64| (!empty).then(|| (ns / NS_PER_US * 1000.0).round() / 1000.0);
+        let at = |ns: u64| h.median_equivalent(ns) as f64;
+        json!({
+            "n": h.len(),
+            "min": us(at(h.min())),
+            "p50": us(at(h.value_at_percentile(50.0))),
+            "p90": us(at(h.value_at_percentile(90.0))),
+            "p99": us(at(h.value_at_percentile(99.0))),
+            "max": us(at(h.max())),
+            "mean": us(h.mean()),
+        })
+    }
 }
 
-/// `{n, min, p50, p90, p99, max, mean}` of the samples (sorted in place).
-pub fn summary(samples: &mut [f64]) -> Value {
-    samples.sort_by(f64::total_cmp);
-    let n = samples.len();
-    let mean = if n == 0 {
-        None
-    } else {
-        Some(samples.iter().sum::<f64>() / n as f64)
-    };
-    let round = |v: Option<f64>| v.map(|v| (v * 1000.0).round() / 1000.0);
-    json!({
-        "n": n,
-        "min": round(samples.first().copied()),
-        "p50": round(percentile(samples, 50.0)),
-        "p90": round(percentile(samples, 90.0)),
-        "p99": round(percentile(samples, 99.0)),
-        "max": round(samples.last().copied()),
-        "mean": round(mean),
-    })
+/// Parses this process's arguments with clap. `--help` and `--version`
+/// print and exit; any other error comes back (`usage: ...`) so that the
+/// program can still print its one JSON line.
+pub fn parse_args<T: clap::Parser>() -> anyhow::Result<T> {
+    match T::try_parse() {
+        Ok(args) => Ok(args),
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => Err(anyhow::anyhow!("usage: {}", err.to_string().trim())),
+    }
 }
 
 /// A `kB` field (`VmRSS`, `VmHWM`, ...) of `/proc/<pid>/status`; `pid`
@@ -147,15 +175,41 @@ pub fn runtime(flavor: &str) -> std::io::Result<tokio::runtime::Runtime> {
 mod tests {
     use super::*;
 
+    /// `got` is within the histogram's 0.1 % of `want`.
+    fn near(got: &Value, want: f64) -> bool {
+        got.as_f64()
+            .is_some_and(|got| (got - want).abs() <= want * 1e-3)
+    }
+
     #[test]
-    fn percentiles_use_nearest_rank() {
-        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
-        let s = summary(&mut v);
-        assert_eq!(s["p50"], 50.0);
-        assert_eq!(s["p99"], 99.0);
-        assert_eq!(s["max"], 100.0);
-        assert_eq!(percentile(&[], 50.0), None);
-        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+    fn percentiles_come_from_the_histogram() {
+        let mut latencies = Latencies::new().unwrap();
+        for us in 1..=100u64 {
+            latencies.record(Duration::from_micros(us));
+        }
+        let s = latencies.summary();
+        assert_eq!(s["n"], 100);
+        for (key, want) in [
+            ("min", 1.0),
+            ("p50", 50.0),
+            ("p90", 90.0),
+            ("p99", 99.0),
+            ("max", 100.0),
+            ("mean", 50.5),
+        ] {
+            assert!(near(&s[key], want), "{key}: {} != {want}", s[key]);
+        }
+        let empty = Latencies::new().unwrap();
+        assert_eq!(empty.percentile_us(50.0), None);
+        assert_eq!(empty.summary()["p50"], Value::Null);
+    }
+
+    #[test]
+    fn long_samples_keep_three_significant_digits() {
+        let mut latencies = Latencies::new().unwrap();
+        latencies.record(Duration::from_secs(123));
+        let p50 = latencies.percentile_us(50.0).unwrap();
+        assert!((p50 - 123e6).abs() / 123e6 < 1e-3, "{p50}");
     }
 
     #[test]

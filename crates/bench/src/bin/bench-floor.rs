@@ -7,9 +7,9 @@
 //! bench-floor [--runtime current|multi] [--calls 10000] [--bulk-bytes 268435456]
 //! ```
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use rpcplugin::certs::{self, Identity, KeyType, PeerTrust};
-use rpcplugin_bench::{summary, us};
+use rpcplugin_bench::Latencies;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -24,35 +24,26 @@ const SERVER_CERT: &str = "RPCPLUGIN_FLOOR_SERVER_CERT";
 const SERVER_KEY: &str = "RPCPLUGIN_FLOOR_SERVER_KEY";
 const CLIENT_CERT: &str = "RPCPLUGIN_FLOOR_CLIENT_CERT";
 
+/// Raw unix-socket and TLS floors; one JSON line on stdout.
+#[derive(clap::Parser)]
+#[command(name = "bench-floor")]
 struct Args {
+    /// The tokio runtime of both ends.
+    #[arg(long, default_value = "current", value_parser = ["current", "multi"])]
     runtime: String,
+    /// Timed 16-byte round trips.
+    #[arg(long, default_value_t = 10_000)]
     calls: usize,
+    /// Bytes of the one-way bulk transfer.
+    #[arg(long, default_value_t = 256 << 20)]
     bulk_bytes: usize,
+    /// Serve on this socket path (the child copy).
+    #[arg(long)]
     serve: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        runtime: "current".into(),
-        calls: 10_000,
-        bulk_bytes: 256 << 20,
-        serve: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| anyhow!("usage: {flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--runtime" => args.runtime = value()?,
-            "--calls" => args.calls = value()?.parse()?,
-            "--bulk-bytes" => args.bulk_bytes = value()?.parse()?,
-            "--serve" => args.serve = Some(value()?.into()),
-            other => bail!("usage: unknown flag {other}"),
-        }
-    }
-    Ok(args)
+    rpcplugin_bench::parse_args()
 }
 
 fn main() -> ExitCode {
@@ -174,7 +165,7 @@ async fn measure(args: &Args) -> Result<Value> {
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, args: &Args) -> Result<Value> {
     let msg = [0x42u8; PING];
     let mut back = [0u8; PING];
-    let mut samples = Vec::with_capacity(args.calls);
+    let mut samples = Latencies::new()?;
     for i in 0..args.calls + args.calls / 10 {
         let t = Instant::now();
         s.write_all(&msg).await?;
@@ -182,7 +173,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, args: &Args) -> R
         s.read_exact(&mut back).await?;
         // The first tenth warms up.
         if i >= args.calls / 10 {
-            samples.push(us(t.elapsed()));
+            samples.record(t.elapsed());
         }
     }
     s.write_all(&[0u8; PING]).await?;
@@ -201,7 +192,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, args: &Args) -> R
     let seconds = t.elapsed().as_secs_f64();
     let _ = s.shutdown().await;
     Ok(json!({
-        "latency_us": summary(&mut samples),
+        "latency_us": samples.summary(),
         "bulk_mb_s": ((args.bulk_bytes as f64 / 1e6 / seconds) * 10.0).round() / 10.0,
     }))
 }

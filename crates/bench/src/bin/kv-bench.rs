@@ -16,125 +16,133 @@
 //!   16 bytes, then for each `--concurrency` level as many Gets as complete in
 //!   `--throughput-ms`, then for each `SIZExREPS` of `--bulk` REPS Puts and
 //!   REPS Gets of SIZE bytes; peak RSS; kill.
-//! - `split` (this host only): the launch done step by step with the
-//!   lower-level crates, each step timed (first random draw, key
-//!   generation, spawn, handshake line, TLS config, dial + TLS handshake,
-//!   HTTP/2 handshake, first RPC), plus what the bench plugin reports about
-//!   its own start-up through `RPCPLUGIN_BENCH_TIMINGS`.
+//! - `split` (this host only): a `cold` launch through `Client::start`, with
+//!   each start step (key generation, spawn, handshake line, connect,
+//!   health check) timed from the runtime's own `tracing` spans
+//!   (`rpcplugin_bench::steps`), plus the first RPC and what the bench
+//!   plugin reports about its own start-up through `RPCPLUGIN_BENCH_TIMINGS`.
 //!
 //! `RPCPLUGIN_BENCH_HOST_RUNTIME=current` runs this host on a current-thread
 //! tokio runtime (default multi-thread).
 
 use anyhow::{Context, Result, anyhow, bail};
-use hyper_util::rt::TokioIo;
 use rpcplugin::PluginChannel;
-use rpcplugin::certs::{self, Identity, KeyType, PeerTrust};
-use rpcplugin::handshake::{HandshakeLine, env};
-use rpcplugin::{Addr, Client, ClientTls};
-use rpcplugin_bench::{
-    COOKIE, HOST_RUNTIME_ENV, TIMINGS_ENV, ms, proc_status_kb, summary, unix_us, us,
-};
+use rpcplugin::{Client, ClientTls, KeyType};
+use rpcplugin_bench::steps::StepClock;
+use rpcplugin_bench::{COOKIE, HOST_RUNTIME_ENV, Latencies, TIMINGS_ENV, ms, proc_status_kb};
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::{ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::codegen::Bytes;
-use tonic::transport::Endpoint;
+use tracing_subscriber::layer::SubscriberExt;
 
 const KEY: &str = "bench-key";
 const SMALL: usize = 16;
 
-#[derive(Debug, Clone)]
+/// TLS of the launch.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// Plaintext.
+    Off,
+    /// AutoMTLS.
+    Auto,
+}
+
+/// What one run measures.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Launch, one Put, kill.
+    Cold,
+    /// Launch, latency, throughput, bulk, memory, kill.
+    Run,
+    /// A cold launch with each start step timed from the library's spans.
+    Split,
+}
+
+impl Tls {
+    fn as_str(self) -> &'static str {
+        match self {
+            Tls::Off => "off",
+            Tls::Auto => "auto",
+        }
+    }
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Cold => "cold",
+            Mode::Run => "run",
+            Mode::Split => "split",
+        }
+    }
+}
+
+/// The Rust KV bench host; one JSON line on stdout.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "kv-bench")]
 struct Args {
+    /// The plugin executable.
+    #[arg(long)]
     plugin: PathBuf,
+    /// An argument of the plugin (repeatable).
+    #[arg(long = "plugin-arg", allow_hyphen_values = true)]
     plugin_args: Vec<String>,
-    tls: String,
-    mode: String,
+    /// AutoMTLS or plaintext.
+    #[arg(long, value_enum, default_value = "auto")]
+    tls: Tls,
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "run")]
+    mode: Mode,
+    /// Untimed Gets before the latency run.
+    #[arg(long, default_value_t = 200)]
     warmup_calls: usize,
+    /// Timed sequential Gets.
+    #[arg(long, default_value_t = 10_000)]
     latency_calls: usize,
+    /// Concurrency levels of the throughput runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     concurrency: Vec<usize>,
+    /// Duration of each throughput run.
+    #[arg(long, default_value_t = 2000)]
     throughput_ms: u64,
+    /// `SIZExREPS,...` bulk Puts and Gets.
+    #[arg(long, value_delimiter = ',', value_parser = parse_bulk, default_value = "1048576x20,67108864x4")]
     bulk: Vec<(usize, usize)>,
+    /// Idle time before the idle RSS sample.
+    #[arg(long, default_value_t = 200)]
     idle_ms: u64,
+    /// Bound on the whole run.
+    #[arg(long, default_value_t = 120_000)]
     timeout_ms: u64,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        plugin: PathBuf::new(),
-        plugin_args: Vec::new(),
-        tls: "auto".into(),
-        mode: "run".into(),
-        warmup_calls: 200,
-        latency_calls: 10_000,
-        concurrency: vec![1, 16, 64],
-        throughput_ms: 2000,
-        bulk: vec![(1 << 20, 20), (64 << 20, 4)],
-        idle_ms: 200,
-        timeout_ms: 120_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| anyhow!("usage: {flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--plugin" => args.plugin = value()?.into(),
-            "--plugin-arg" => args.plugin_args.push(value()?),
-            "--tls" => args.tls = value()?,
-            "--mode" => args.mode = value()?,
-            "--warmup-calls" => args.warmup_calls = value()?.parse()?,
-            "--latency-calls" => args.latency_calls = value()?.parse()?,
-            "--concurrency" => {
-                args.concurrency = value()?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--throughput-ms" => args.throughput_ms = value()?.parse()?,
-            "--bulk" => args.bulk = parse_bulk(&value()?)?,
-            "--idle-ms" => args.idle_ms = value()?.parse()?,
-            "--timeout-ms" => args.timeout_ms = value()?.parse()?,
-            other => bail!("usage: unknown flag {other}"),
-        }
-    }
-    if args.plugin.as_os_str().is_empty() {
-        bail!("usage: --plugin is required");
-    }
-    if !matches!(args.tls.as_str(), "off" | "auto") {
-        bail!("usage: --tls must be off or auto");
-    }
-    if !matches!(args.mode.as_str(), "cold" | "run" | "split") {
-        bail!("usage: --mode must be cold, run or split");
-    }
-    Ok(args)
-}
-
-/// `SIZExREPS,SIZExREPS,...`
-fn parse_bulk(text: &str) -> Result<Vec<(usize, usize)>> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let (size, reps) = item
-                .split_once('x')
-                .ok_or_else(|| anyhow!("usage: --bulk items are SIZExREPS, not {item:?}"))?;
-            Ok((size.parse()?, reps.parse()?))
-        })
-        .collect()
+/// One `SIZExREPS` item of `--bulk`.
+fn parse_bulk(item: &str) -> Result<(usize, usize), String> {
+    let (size, reps) = item
+        .split_once('x')
+        .ok_or_else(|| format!("--bulk items are SIZExREPS, not {item:?}"))?;
+    let number = |n: &str| n.parse::<usize>().map_err(|err| format!("{item:?}: {err}"));
+    Ok((number(size)?, number(reps)?))
 }
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let args = match parse_args() {
+    let args = match rpcplugin_bench::parse_args::<Args>() {
         Ok(args) => args,
         Err(err) => return emit(json!({"host": "rust", "ok": false, "error": err.to_string()})),
     };
+    // Split mode times the library's start steps from its spans.
+    let clock = StepClock::default();
+    if args.mode == Mode::Split {
+        let subscriber = tracing_subscriber::registry().with(clock.clone());
+        if let Err(err) = tracing::subscriber::set_global_default(subscriber) {
+            return emit(json!({"host": "rust", "ok": false, "error": err.to_string()}));
+        }
+    }
     let flavor = std::env::var(HOST_RUNTIME_ENV).unwrap_or_default();
     let runtime = match rpcplugin_bench::runtime(&flavor) {
         Ok(rt) => rt,
@@ -142,7 +150,7 @@ fn main() -> ExitCode {
     };
     let timeout = Duration::from_millis(args.timeout_ms);
     let outcome = runtime.block_on(async {
-        match tokio::time::timeout(timeout, bench(&args)).await {
+        match tokio::time::timeout(timeout, bench(&args, &clock)).await {
             Ok(result) => result,
             Err(_) => Err(anyhow!("timeout: no result within {timeout:?}")),
         }
@@ -153,8 +161,8 @@ fn main() -> ExitCode {
     };
     if let Value::Object(map) = &mut report {
         map.insert("host".into(), json!("rust"));
-        map.insert("mode".into(), json!(args.mode));
-        map.insert("tls".into(), json!(args.tls));
+        map.insert("mode".into(), json!(args.mode.as_str()));
+        map.insert("tls".into(), json!(args.tls.as_str()));
         map.insert(
             "host_runtime".into(),
             json!(if flavor == "current" {
@@ -181,13 +189,10 @@ fn emit(report: Value) -> ExitCode {
     }
 }
 
-async fn bench(args: &Args) -> Result<Value> {
-    if args.mode == "split" {
-        return split(args).await;
-    }
-    let tls = match args.tls.as_str() {
-        "off" => ClientTls::Disabled,
-        _ => ClientTls::Auto(KeyType::default()),
+async fn bench(args: &Args, clock: &StepClock) -> Result<Value> {
+    let tls = match args.tls {
+        Tls::Off => ClientTls::Disabled,
+        Tls::Auto => ClientTls::Auto(KeyType::default()),
     };
     let launched = Instant::now();
     let mut builder = Client::builder(&args.plugin)
@@ -198,7 +203,12 @@ async fn bench(args: &Args) -> Result<Value> {
     for arg in &args.plugin_args {
         builder = builder.arg(arg);
     }
+    let timings = tempfile::NamedTempFile::new().context("timings file")?;
+    if args.mode == Mode::Split {
+        builder = builder.env(TIMINGS_ENV, timings.path());
+    }
     let mut plugin = builder.start().await.context("start")?;
+    let started = Instant::now();
     let start_ms = ms(launched.elapsed());
     let mut kv = KvClient::new(plugin.channel())
         .max_decoding_message_size(rpcplugin::MAX_MESSAGE_SIZE)
@@ -210,6 +220,7 @@ async fn bench(args: &Args) -> Result<Value> {
     })
     .await
     .context("put")?;
+    let first_rpc = started.elapsed();
     let first_rpc_ms = ms(launched.elapsed());
     let pid = plugin.pid();
     let mut report = json!({
@@ -220,7 +231,13 @@ async fn bench(args: &Args) -> Result<Value> {
         "plugin_pid": pid,
         "tls_version": plugin.tls_info().map(|t| t.version.clone()),
     });
-    if args.mode == "run" {
+    if args.mode == Mode::Split
+        && let (Value::Object(map), Value::Object(more)) =
+            (&mut report, split_fields(clock, timings.path(), first_rpc))
+    {
+        map.extend(more);
+    }
+    if args.mode == Mode::Run {
         let measured = measure(args, &kv, pid).await;
         let _ = plugin.kill().await;
         let measured = measured?;
@@ -246,16 +263,16 @@ async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) ->
     for _ in 0..args.warmup_calls {
         kv.get(get()).await.context("get")?;
     }
-    let mut samples = Vec::with_capacity(args.latency_calls);
+    let mut samples = Latencies::new()?;
     for _ in 0..args.latency_calls {
         let t = Instant::now();
         let value = kv.get(get()).await.context("get")?.into_inner().value;
-        samples.push(us(t.elapsed()));
+        samples.record(t.elapsed());
         if value.len() != SMALL {
             bail!("value mismatch: got {} bytes", value.len());
         }
     }
-    let latency = summary(&mut samples);
+    let latency = samples.summary();
 
     let mut throughput = Vec::new();
     for &concurrency in &args.concurrency {
@@ -346,110 +363,25 @@ async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) ->
     }))
 }
 
-/// The launch done step by step, each step timed.
-async fn split(args: &Args) -> Result<Value> {
-    let auto = args.tls == "auto";
-    let t0 = Instant::now();
-    let mut mark = t0;
-    let mut step = |name: &'static str, steps: &mut Vec<(&'static str, f64)>| {
-        let now = Instant::now();
-        steps.push((name, ms(now - mark)));
-        mark = now;
-    };
-    let mut steps = Vec::new();
-    let identity = if auto {
-        let mut byte = [0u8; 1];
-        aws_lc_rs::rand::fill(&mut byte).map_err(|_| anyhow!("random draw failed"))?;
-        step("host_seed", &mut steps);
-        let identity = Identity::generate(KeyType::default())?;
-        step("host_keygen", &mut steps);
-        Some(identity)
-    } else {
-        None
-    };
-    let socket_dir = rpcplugin::transport::private_dir(None)?;
-    let timings = tempfile::NamedTempFile::new()?;
-    let mut cmd = tokio::process::Command::new(&args.plugin);
-    cmd.args(&args.plugin_args)
-        .envs(std::env::vars_os())
-        .env(COOKIE.0, COOKIE.1)
-        .env(env::PLUGIN_PROTOCOL_VERSIONS, "1")
-        .env(env::PLUGIN_MIN_PORT, "10000")
-        .env(env::PLUGIN_MAX_PORT, "25000")
-        .env(env::PLUGIN_UNIX_SOCKET_DIR, socket_dir.path())
-        .env(TIMINGS_ENV, timings.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    match &identity {
-        Some(identity) => cmd.env(env::PLUGIN_CLIENT_CERT, identity.cert_pem()),
-        None => cmd.env_remove(env::PLUGIN_CLIENT_CERT),
-    };
-    let spawn_us = unix_us();
-    let mut child = cmd.spawn().context("spawn")?;
-    step("spawn", &mut steps);
-    let stdout = child.stdout.take().context("no stdout pipe")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = lines
-        .next_line()
-        .await?
-        .context("the plugin exited before its handshake")?;
-    let line_us = unix_us();
-    step("handshake_wait", &mut steps);
-    let hs = HandshakeLine::parse(line.as_bytes())?;
-    let addr = Addr::parse(hs.network, &hs.address)?;
-    let client_config = match (&identity, hs.server_cert) {
-        (Some(identity), Some(cert)) => Some(certs::client_config(
-            Some(identity),
-            PeerTrust::Pinned(cert.into()),
-        )?),
-        (None, None) => None,
-        _ => bail!("the plugin's TLS does not match --tls {}", args.tls),
-    };
-    step("parse_and_config", &mut steps);
-    let stream = rpcplugin::transport::dial(&addr).await?;
-    step("dial", &mut steps);
-    let conn: Conn = match client_config {
-        Some(config) => {
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(certs::server_name(), stream)
-                .await?;
-            step("tls_handshake", &mut steps);
-            Conn::Tls(Box::new(tls))
+/// The `split` fields: each start step as the library's spans timed it,
+/// the first RPC, and what the bench plugin wrote about its own start-up.
+fn split_fields(clock: &StepClock, timings: &Path, first_rpc: Duration) -> Value {
+    let mut host = serde_json::Map::new();
+    for (key, span) in HOST_STEPS {
+        if let Some(step) = clock.step(span) {
+            host.insert(key.into(), json!(ms(step.elapsed)));
         }
-        None => Conn::Plain(stream),
-    };
-    let slot = Arc::new(Mutex::new(Some(conn)));
-    let connector = tower::service_fn(move |_uri: http::Uri| {
-        let conn = slot.lock().ok().and_then(|mut s| s.take());
-        async move {
-            conn.map(TokioIo::new)
-                .ok_or_else(|| std::io::Error::other("only one connection"))
-        }
-    });
-    let channel = Endpoint::from_static("http://localhost")
-        .connect_with_connector(connector)
-        .await?;
-    step("h2_handshake", &mut steps);
-    let mut kv = KvClient::new(channel);
-    kv.put(PutRequest {
-        key: KEY.into(),
-        value: Bytes::from(vec![0x5a; SMALL]),
-    })
-    .await?;
-    step("first_rpc", &mut steps);
-    let first_rpc_ms = ms(t0.elapsed());
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-
-    let plugin: Value = std::fs::read_to_string(timings.path())
+    }
+    host.insert("first_rpc".into(), json!(ms(first_rpc)));
+    let plugin: Value = std::fs::read_to_string(timings)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or(Value::Null);
     let at = |name: &str| plugin.get(name).and_then(Value::as_u64);
-    let plugin_steps = match (at("main_us"), at("ready_us")) {
-        (Some(main_us), Some(ready_us)) => json!({
+    let spawned = clock.step("spawn").map(|s| s.opened_unix_us);
+    let line_read = clock.step("handshake").map(|s| s.closed_unix_us);
+    let plugin_steps = match (at("main_us"), at("ready_us"), spawned, line_read) {
+        (Some(main_us), Some(ready_us), Some(spawn_us), Some(line_us)) => json!({
             "exec_to_main": main_us.saturating_sub(spawn_us) as f64 / 1e3,
             "seed": plugin.get("seed_us").and_then(Value::as_f64).map(|v| v / 1e3),
             "main_to_ready": ready_us.saturating_sub(main_us) as f64 / 1e3,
@@ -457,65 +389,16 @@ async fn split(args: &Args) -> Result<Value> {
         }),
         _ => Value::Null,
     };
-    let steps: serde_json::Map<String, Value> = steps
-        .into_iter()
-        .map(|(name, v)| (name.to_owned(), json!(v)))
-        .collect();
-    Ok(json!({
-        "ok": true,
-        "error": null,
-        "first_rpc_ms": first_rpc_ms,
-        "split_ms": steps,
-        "plugin_split_ms": plugin_steps,
-    }))
+    json!({"split_ms": host, "plugin_split_ms": plugin_steps})
 }
 
-/// The one connection handed to tonic in split mode.
-enum Conn {
-    Plain(rpcplugin::transport::Stream),
-    Tls(Box<tokio_rustls::client::TlsStream<rpcplugin::transport::Stream>>),
-}
-
-impl tokio::io::AsyncRead for Conn {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl tokio::io::AsyncWrite for Conn {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+/// Report keys of the host's start steps and the runtime spans they come
+/// from (`Client::start`'s `plugin_start` span is the whole start).
+const HOST_STEPS: [(&str, &str); 6] = [
+    ("keygen", "keygen"),
+    ("spawn", "spawn"),
+    ("handshake", "handshake"),
+    ("connect", "connect"),
+    ("health_check", "health_check"),
+    ("start", "plugin_start"),
+];

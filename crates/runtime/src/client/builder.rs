@@ -423,8 +423,13 @@ impl ClientBuilder {
             }
             None => Program::unchecked(&self.command),
         };
+        // One span per start step (keygen, spawn, handshake, connect,
+        // health_check), so a subscriber can time the real launch path.
         let identity = match &self.tls {
-            ClientTls::Auto(key_type) => Some(Identity::generate(*key_type)?),
+            ClientTls::Auto(key_type) => {
+                let _step = tracing::debug_span!("keygen").entered();
+                Some(Identity::generate(*key_type)?)
+            }
             _ => None,
         };
         let socket_dir = match &self.socket_base {
@@ -432,7 +437,10 @@ impl ClientBuilder {
             None => rpcplugin_transport::private_dir(self.socket_group.as_deref())?,
         };
         let shutdown = Shutdown::new();
-        let mut child = self.spawn(&program, &cookie, identity.as_ref(), socket_dir.path())?;
+        let mut child = {
+            let _step = tracing::debug_span!("spawn").entered();
+            self.spawn(&program, &cookie, identity.as_ref(), socket_dir.path())?
+        };
         drop(program);
         let pid = child.id();
         tracing::debug!(
@@ -467,6 +475,7 @@ impl ClientBuilder {
         let mut stdout = BufReader::new(stdout);
         let (line, stderr_task) =
             launch::read_handshake(&watch, &mut stdout, self.start_timeout, &tail, stderr_task)
+                .instrument(tracing::debug_span!("handshake"))
                 .await?;
         tasks.extend(stderr_task);
         tasks.push(tokio::spawn(relay::drain(stdout)));
@@ -501,7 +510,10 @@ impl ClientBuilder {
             multiplex: self.multiplex,
             runner: self.runner.clone().map(|runner| (runner, pid)),
         };
-        let connected = match connect::connect(hs, offer, shutdown.clone()).await {
+        let connected = match connect::connect(hs, offer, shutdown.clone())
+            .instrument(tracing::debug_span!("connect"))
+            .await
+        {
             Ok(connected) => connected,
             Err(err) => return Err(launched.fail(tasks, err).await),
         };
@@ -525,7 +537,10 @@ impl ClientBuilder {
         }
         client.channel = self.channel.apply(&client.channel);
         if self.health_check
-            && let Err(err) = client.ping_with_timeout(self.connect_timeout).await
+            && let Err(err) = client
+                .ping_with_timeout(self.connect_timeout)
+                .instrument(tracing::debug_span!("health_check"))
+                .await
         {
             if matches!(err, Error::Unhealthy(_)) {
                 // It answers: it can take the Shutdown call and exit.

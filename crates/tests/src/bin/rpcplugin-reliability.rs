@@ -75,8 +75,43 @@ static ALLOCATOR: Counting = Counting;
 /// Set on every plugin launched here, so leftovers can be found.
 const MARK_ENV: &str = "RPCPLUGIN_RELIABILITY_MARK";
 
+/// One load or soak scenario.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Scenario {
+    /// `--calls` unary calls over `--streams` concurrent streams.
+    Load,
+    /// `--count` plugins started at once.
+    Plugins,
+    /// `--count` sequential start, use, kill cycles.
+    Cycles,
+}
+
+/// Load and soak runs of the test plugin; prints one JSON object.
+#[derive(clap::Parser, Debug)]
+#[command(name = "rpcplugin-reliability")]
+struct Cli {
+    /// The scenario to run.
+    scenario: Scenario,
+    /// The test plugin (default: `rpcplugin-test-plugin` beside this
+    /// executable).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
+    /// Concurrent streams of `load`.
+    #[arg(long, default_value_t = 64)]
+    streams: u64,
+    /// Calls of `load`.
+    #[arg(long, default_value_t = 100_000)]
+    calls: u64,
+    /// Plugins of `plugins`, cycles of `cycles`.
+    #[arg(long, default_value_t = 50)]
+    count: u64,
+    /// Bound on the whole run.
+    #[arg(long, default_value_t = 600)]
+    max_seconds: u64,
+}
+
 struct Options {
-    command: String,
+    scenario: Scenario,
     plugin: PathBuf,
     streams: u64,
     calls: u64,
@@ -84,46 +119,35 @@ struct Options {
     max: Duration,
 }
 
-fn parse_args() -> Result<Options, BoxError> {
-    let mut args = std::env::args().skip(1);
-    let command = args
-        .next()
-        .ok_or("usage: rpcplugin-reliability load|plugins|cycles [options]")?;
-    let exe = std::env::current_exe()?;
-    let mut options = Options {
-        command,
-        plugin: exe.with_file_name("rpcplugin-test-plugin"),
-        streams: 64,
-        calls: 100_000,
-        count: 50,
-        max: Duration::from_secs(600),
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--plugin" => options.plugin = value.into(),
-            "--streams" => options.streams = value.parse()?,
-            "--calls" => options.calls = value.parse()?,
-            "--count" => options.count = value.parse()?,
-            "--max-seconds" => options.max = Duration::from_secs(value.parse()?),
-            other => return Err(format!("unknown option {other}").into()),
-        }
+impl Options {
+    fn new(cli: Cli) -> Result<Options, BoxError> {
+        let plugin = match cli.plugin {
+            Some(plugin) => plugin,
+            None => std::env::current_exe()?.with_file_name("rpcplugin-test-plugin"),
+        };
+        Ok(Options {
+            scenario: cli.scenario,
+            plugin,
+            streams: cli.streams,
+            calls: cli.calls,
+            count: cli.count,
+            max: Duration::from_secs(cli.max_seconds),
+        })
     }
-    Ok(options)
 }
 
 fn main() -> ExitCode {
-    let result = parse_args().and_then(|options| {
+    let cli = <Cli as clap::Parser>::parse();
+    let result = Options::new(cli).and_then(|options| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         runtime.block_on(async {
-            match options.command.as_str() {
-                "load" => load(&options).await,
-                "plugins" => plugins(&options).await,
-                "cycles" => cycles(&options).await,
-                other => Err(format!("unknown command {other}").into()),
+            match options.scenario {
+                Scenario::Load => load(&options).await,
+                Scenario::Plugins => plugins(&options).await,
+                Scenario::Cycles => cycles(&options).await,
             }
         })
     });

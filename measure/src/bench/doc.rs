@@ -4,6 +4,7 @@
 //! notes between the `notes:start` and `notes:end` markers are carried over
 //! from the existing document.
 
+use super::chart::{Row, bar_chart};
 use super::num;
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -296,8 +297,8 @@ pub(crate) fn write(root: &Path, report: &Value) -> Result<()> {
     // Keeps the section `cargo xtask tofu` generates.
     let text = crate::tofu::doc::carry_section(&old, render(report, &notes));
     fs::write(&path, text)?;
-    fs::write(root.join(COLD_SVG), cold_svg(report))?;
-    fs::write(root.join(LATENCY_SVG), latency_svg(report))?;
+    fs::write(root.join(COLD_SVG), cold_svg(report)?)?;
+    fs::write(root.join(LATENCY_SVG), latency_svg(report)?)?;
     eprintln!("bench: wrote {DOC}, {COLD_SVG}, {LATENCY_SVG}");
     Ok(())
 }
@@ -515,15 +516,19 @@ fn cold_section(o: &mut String, report: &Value) {
     let _ = writeln!(o);
 }
 
-const HOST_STEPS: [(&str, &str); 9] = [
-    ("host_seed", "host: first random draw (DRBG seeding)"),
-    ("host_keygen", "host: P-256 key + certificate"),
+const HOST_STEPS: [(&str, &str); 7] = [
+    (
+        "keygen",
+        "host: key + certificate (incl. the first random draw)",
+    ),
     ("spawn", "host: spawn the plugin process"),
-    ("handshake_wait", "spawn → handshake line read"),
-    ("parse_and_config", "parse the line, build the TLS config"),
-    ("dial", "connect the unix socket"),
-    ("tls_handshake", "TLS 1.3 handshake (mutual)"),
-    ("h2_handshake", "HTTP/2 handshake (tonic channel)"),
+    ("handshake", "spawn → handshake line read"),
+    (
+        "connect",
+        "connect: TLS config, dial, TLS 1.3 and HTTP/2 handshakes",
+    ),
+    ("health_check", "health check RPC"),
+    ("start", "`Client::start`, whole"),
     ("first_rpc", "first RPC (16-byte Put)"),
 ];
 
@@ -551,14 +556,13 @@ fn split_section(o: &mut String, report: &Value) {
     let _ = writeln!(o, "### Where a Rust cold start goes\n");
     let _ = writeln!(
         o,
-        "The Rust bench host's `--mode split` performs the launch step by step with the \
-         lower-level crates (`rpcplugin-certs`, `-handshake`, `-transport`, tokio-rustls, a \
-         tonic channel over the established stream) and times each step; the bench plugin \
-         reports its own start-up (wall clocks compared across the two processes). The \
-         plugin side runs inside \"spawn → handshake line read\". Medians in ms; the steps \
-         are medians of each step, so they need not add up exactly to the total. \
-         `Client::start` does a little more than this sequence (a health check RPC, the \
-         stdio and broker streams): compare the total with the in-process cold start above.\n"
+        "The Rust bench host's `--mode split` starts the plugin with `Client::start`, as a \
+         cold start does, and times each start step from the runtime's own `tracing` spans \
+         (`keygen`, `spawn`, `handshake`, `connect`, `health_check` inside `plugin_start`); \
+         the bench plugin reports its own start-up (wall clocks compared across the two \
+         processes). The plugin side runs inside \"spawn → handshake line read\". Medians in \
+         ms; the steps are medians of each step, so they need not add up exactly to the \
+         total.\n"
     );
     let mut header = String::from("| Step |");
     let mut rule = String::from("|---|");
@@ -844,13 +848,6 @@ fn skipped_section(o: &mut String, report: &Value) {
 
 // ---------------------------------------------------------------- plots
 
-/// One bar group: a label and the plaintext and AutoMTLS values.
-struct Row {
-    label: String,
-    off: Option<f64>,
-    auto: Option<f64>,
-}
-
 fn rows(report: &Value, path: &[&str], pairs: &[&str]) -> Vec<Row> {
     pairs
         .iter()
@@ -875,7 +872,7 @@ const PAIRS: [&str; 9] = [
     "python->python",
 ];
 
-fn cold_svg(report: &Value) -> String {
+fn cold_svg(report: &Value) -> Result<String> {
     let mut pairs: Vec<&str> = PAIRS.to_vec();
     pairs.extend([
         "rust-ct->rust-ct",
@@ -890,7 +887,7 @@ fn cold_svg(report: &Value) -> String {
     )
 }
 
-fn latency_svg(report: &Value) -> String {
+fn latency_svg(report: &Value) -> Result<String> {
     let mut pairs: Vec<&str> = PAIRS.to_vec();
     pairs.extend(["rust->rust-ct", "rust-ct->rust", "rust-ct->rust-ct"]);
     let mut rows = rows(report, &["session", "latency_us", "p50"], &pairs);
@@ -902,169 +899,6 @@ fn latency_svg(report: &Value) -> String {
         });
     }
     bar_chart("Unary latency: 16-byte Get, p50", "µs", &rows)
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn fmt_value(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
-fn fmt_tick(v: f64) -> String {
-    if v >= 1.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v}")
-    }
-}
-
-/// A horizontal grouped bar chart on a log scale, as standalone SVG.
-fn bar_chart(title: &str, unit: &str, rows: &[Row]) -> String {
-    const WIDTH: f64 = 780.0;
-    const LEFT: f64 = 190.0;
-    const RIGHT: f64 = 70.0;
-    const TOP: f64 = 58.0;
-    const ROW: f64 = 30.0;
-    const BAR: f64 = 11.0;
-    let values: Vec<f64> = rows
-        .iter()
-        .flat_map(|r| [r.off, r.auto])
-        .flatten()
-        .filter(|v| *v > 0.0)
-        .collect();
-    let lo = values
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .log10()
-        .floor();
-    let hi = values
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max)
-        .log10()
-        .ceil();
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo {
-        (lo, hi)
-    } else {
-        (0.0, 1.0)
-    };
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |v: f64| LEFT + (v.log10() - lo) / (hi - lo) * plot_w;
-    let height = TOP + ROW * rows.len() as f64 + 40.0;
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        o,
-        r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
-    );
-    let _ = writeln!(
-        o,
-        r#"<text x="{}" y="20" font-size="14" font-weight="bold">{}</text>"#,
-        LEFT - 180.0,
-        esc(title)
-    );
-    // Legend.
-    let _ = writeln!(
-        o,
-        r##"<rect x="{LEFT}" y="30" width="12" height="10" fill="#8da0cb"/><text x="{}" y="39">TLS off</text>"##,
-        LEFT + 16.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<rect x="{}" y="30" width="12" height="10" fill="#fc8d62"/><text x="{}" y="39">AutoMTLS</text>"##,
-        LEFT + 90.0,
-        LEFT + 106.0
-    );
-    let _ = writeln!(
-        o,
-        r##"<text x="{}" y="39" fill="#555">log scale, {}</text>"##,
-        LEFT + 190.0,
-        esc(unit)
-    );
-    // Grid.
-    let bottom = TOP + ROW * rows.len() as f64;
-    let mut decade = lo;
-    while decade <= hi + 1e-9 {
-        for m in [1.0, 2.0, 5.0] {
-            let v = m * 10f64.powf(decade);
-            if v.log10() > hi + 1e-9 {
-                continue;
-            }
-            let gx = x(v);
-            let (stroke, dash) = if m == 1.0 {
-                ("#bbbbbb", "")
-            } else {
-                ("#e3e3e3", r#" stroke-dasharray="3,3""#)
-            };
-            let _ = writeln!(
-                o,
-                r#"<line x1="{gx:.1}" y1="{TOP}" x2="{gx:.1}" y2="{bottom}" stroke="{stroke}"{dash}/>"#
-            );
-            let _ = writeln!(
-                o,
-                r##"<text x="{gx:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
-                bottom + 16.0,
-                fmt_tick(v)
-            );
-        }
-        decade += 1.0;
-    }
-    for (i, row) in rows.iter().enumerate() {
-        let y0 = TOP + ROW * i as f64 + 3.0;
-        let _ = writeln!(
-            o,
-            r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 8.0,
-            y0 + BAR + 4.0,
-            esc(&row.label)
-        );
-        for (j, (value, color)) in [(row.off, "#8da0cb"), (row.auto, "#fc8d62")]
-            .into_iter()
-            .enumerate()
-        {
-            let y = y0 + j as f64 * (BAR + 1.0);
-            match value.filter(|v| *v > 0.0) {
-                Some(v) => {
-                    let w = (x(v) - LEFT).max(1.0);
-                    let _ = writeln!(
-                        o,
-                        r#"<rect x="{LEFT}" y="{y:.1}" width="{w:.1}" height="{BAR}" fill="{color}"/>"#
-                    );
-                    let _ = writeln!(
-                        o,
-                        r#"<text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
-                        LEFT + w + 4.0,
-                        y + BAR - 1.5,
-                        fmt_value(v)
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        o,
-                        r##"<text x="{}" y="{:.1}" font-size="10" fill="#999">n/a</text>"##,
-                        LEFT + 4.0,
-                        y + BAR - 1.5
-                    );
-                }
-            }
-        }
-    }
-    let _ = writeln!(o, "</svg>");
-    o
 }
 
 #[cfg(test)]
@@ -1120,24 +954,9 @@ mod tests {
         assert!(md.contains("| rust → rust | auto | 5.00 |"));
         assert!(md.contains("kept notes"));
         assert!(md.contains("python → go (auto): reason"));
-        let svg = cold_svg(&report);
+        let svg = cold_svg(&report).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("rust → rust"));
         assert!(svg.trim_end().ends_with("</svg>"));
-    }
-
-    #[test]
-    fn log_scale_chart_handles_missing_values() {
-        let svg = bar_chart(
-            "t",
-            "ms",
-            &[Row {
-                label: "a<b".into(),
-                off: None,
-                auto: Some(3.0),
-            }],
-        );
-        assert!(svg.contains("a&lt;b"));
-        assert!(svg.contains("n/a"));
     }
 }

@@ -13,21 +13,22 @@
 //! docs/compatibility.md and docs/performance.md.
 
 mod build;
-pub(crate) mod doc;
+pub mod doc;
 mod probe;
 mod scenario;
 mod trace;
 
 use crate::bench::median;
+use crate::report::{self, TofuLaunches, TofuProvider, TofuProviders, TofuRatios, TofuReport};
 use anyhow::{Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
 /// Command-line options of `cargo xtask tofu`.
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// Scenario runs per provider (medians are taken over all of them).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -65,26 +66,32 @@ impl Measured {
         }
     }
 
-    fn to_json(&self) -> Value {
-        let step_medians: BTreeMap<&str, Value> = self
-            .step_ms
-            .iter()
-            .map(|(name, ms)| (*name, json!(median(ms))))
-            .collect();
+    fn to_report(&self) -> TofuProvider {
         let mut versions = self.versions.clone();
         versions.sort_unstable();
         versions.dedup();
-        json!({
-            "launches_per_command": self.launches_per_step.iter().map(|(n, c)| json!({"command": n, "launches": c})).collect::<Vec<_>>(),
-            "launches_total": self.launch_ms.len(),
-            "launch_ms_median": median(&self.launch_ms),
-            "launch_ms_p90": crate::bench::percentile(&self.launch_ms, 90.0),
-            "protocol_versions": versions,
-            "command_ms_median": step_medians,
-            "apply_ms_median": self.step_ms.get("apply").and_then(|ms| median(ms)),
-            "scenario_steps": self.steps,
-            "provider_warnings_or_errors": self.problems,
-        })
+        TofuProvider {
+            launches_per_command: self
+                .launches_per_step
+                .iter()
+                .map(|(n, c)| TofuLaunches {
+                    command: (*n).to_owned(),
+                    launches: *c,
+                })
+                .collect(),
+            launches_total: self.launch_ms.len(),
+            launch_ms_median: median(&self.launch_ms),
+            launch_ms_p90: crate::bench::percentile(&self.launch_ms, 90.0),
+            protocol_versions: versions,
+            command_ms_median: self
+                .step_ms
+                .iter()
+                .map(|(name, ms)| ((*name).to_owned(), median(ms)))
+                .collect(),
+            apply_ms_median: self.step_ms.get("apply").and_then(|ms| median(ms)),
+            scenario_steps: self.steps,
+            provider_warnings_or_errors: self.problems.clone(),
+        }
     }
 }
 
@@ -96,14 +103,13 @@ pub(crate) fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
         .fold(v, |cur, key| cur.get(*key).unwrap_or(&NULL))
 }
 
-fn ratio(report: &Value, key: &str) -> Option<f64> {
-    let rust = at(report, &["providers", "rust", key]).as_f64()?;
-    let go = at(report, &["providers", "go", key]).as_f64()?;
+fn ratio(rust: Option<f64>, go: Option<f64>) -> Option<f64> {
+    let (rust, go) = (rust?, go?);
     (go > 0.0).then(|| rust / go)
 }
 
 /// Runs the whole job; fails on any failed step or provider warning.
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -129,23 +135,31 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         }
     }
     let schema = probe::check(root, &built)?;
-    let mut report = json!({
-        "command": "cargo xtask tofu",
-        "opentofu": build::OPENTOFU_VERSION,
-        "runs": args.runs,
-        "load_average": load_average,
-        "providers": { "rust": rust.to_json(), "go": go.to_json() },
-        "schema_reads": schema,
-    });
-    let ratios = json!({
-        "launch_ms_median_rust_over_go": ratio(&report, "launch_ms_median"),
-        "apply_ms_median_rust_over_go": ratio(&report, "apply_ms_median"),
-    });
-    if let Some(obj) = report.as_object_mut() {
-        obj.insert("ratios".into(), ratios);
-    }
+    let (rust_report, go_report) = (rust.to_report(), go.to_report());
+    let report = TofuReport {
+        command: "cargo xtask tofu".into(),
+        opentofu: build::OPENTOFU_VERSION.into(),
+        runs: args.runs,
+        load_average,
+        ratios: TofuRatios {
+            launch_ms_median_rust_over_go: ratio(
+                rust_report.launch_ms_median,
+                go_report.launch_ms_median,
+            ),
+            apply_ms_median_rust_over_go: ratio(
+                rust_report.apply_ms_median,
+                go_report.apply_ms_median,
+            ),
+        },
+        providers: TofuProviders {
+            rust: rust_report,
+            go: go_report,
+        },
+        schema_reads: schema,
+    };
     let path = root.join("target/tofu/report.json");
-    fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    report::write(&path, &report)?;
+    let report = serde_json::to_value(&report)?;
     eprintln!("tofu: wrote {}", path.display());
     print_summary(&report);
     if !args.no_docs {

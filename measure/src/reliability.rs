@@ -16,18 +16,19 @@
 //!
 //! Fails when any case fails.
 
+use crate::process::{self, Stderr};
+use crate::report::{self, FuzzRun, LoadScenarios, Properties, ReliabilityReport};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Command-line options of `cargo xtask reliability`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct Args {
+pub struct Args {
     /// A CI-sized run: fewer calls, plugins, cycles and fuzzing seconds.
     #[arg(long)]
     pub(crate) quick: bool,
@@ -77,7 +78,9 @@ impl Plan {
     }
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask reliability`: the suites, load, leak checks and fuzzing;
+/// writes target/reliability/report.json and docs/reliability.md.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     let plan = Plan::new(args);
     let out_dir = root.join("target/reliability");
     fs::create_dir_all(&out_dir)?;
@@ -97,20 +100,18 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         run_fuzz(root, &out_dir, plan.fuzz_seconds)?
     };
 
-    let report = json!({
-        "run": plan.name,
-        "commit": git_head(root),
-        "machine": machine(),
-        "rows": rows,
-        "properties": properties,
-        "load": load,
-        "fuzz": fuzz,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
-    fs::write(
-        out_dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
+    let report = ReliabilityReport {
+        run: plan.name.to_owned(),
+        commit: git_head(root),
+        machine: machine(),
+        rows,
+        properties,
+        load,
+        fuzz,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    report::write(&out_dir.join("report.json"), &report)?;
+    let report = serde_json::to_value(&report)?;
     let doc = render(&report, &plan, args.no_fuzz);
     let target = if args.quick {
         out_dir.join("reliability.md")
@@ -131,50 +132,34 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cmd` with its stdout captured, killing it after `limit`.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<(ExitStatus, String)> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    let mut stdout = child.stdout.take().context("no stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = reader.join().unwrap_or_default();
-    Ok((status, text))
+/// Runs `cmd` with its stdout captured and its stderr on ours (or appended
+/// to `log`), failing when it is still running after `limit`.
+fn run_bounded(cmd: Command, limit: Duration, log: Option<&Path>) -> Result<(ExitStatus, String)> {
+    let stderr = log.map_or(Stderr::Inherit, |log| Stderr::AppendTo(log.to_path_buf()));
+    let program = format!("{cmd:?}");
+    let out = process::run(cmd, limit, stderr)?;
+    if out.timed_out {
+        bail!("{program} did not finish within {limit:?}");
+    }
+    Ok((out.status, out.stdout))
 }
 
-fn cargo(root: &Path) -> Command {
+fn cargo(root: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root);
+    cmd.current_dir(root).args(args);
     cmd
 }
 
 /// The test rows, and a summary of the property tests.
-fn run_tests(root: &Path, out_dir: &Path) -> Result<(Vec<Value>, Value)> {
+fn run_tests(root: &Path, out_dir: &Path) -> Result<(Vec<Value>, Properties)> {
     let rows_path = out_dir.join("rows.jsonl");
     let _ = fs::remove_file(&rows_path);
-    let (status, stdout) = run_bounded(
-        cargo(root)
-            .args(["test", "-p", "rpcplugin-tests", "--test", "reliability"])
-            .env("RPCPLUGIN_RELIABILITY_OUT", &rows_path),
-        Duration::from_secs(1200),
-    )?;
+    let mut tests = cargo(
+        root,
+        &["test", "-p", "rpcplugin-tests", "--test", "reliability"],
+    );
+    tests.env("RPCPLUGIN_RELIABILITY_OUT", &rows_path);
+    let (status, stdout) = run_bounded(tests, Duration::from_secs(1200), None)?;
     let rows: Vec<Value> = fs::read_to_string(&rows_path)
         .unwrap_or_default()
         .lines()
@@ -185,22 +170,33 @@ fn run_tests(root: &Path, out_dir: &Path) -> Result<(Vec<Value>, Value)> {
     }
     let started = Instant::now();
     let (status, stdout) = run_bounded(
-        cargo(root).args(["test", "-p", "rpcplugin-tests", "--test", "parsers"]),
+        cargo(
+            root,
+            &["test", "-p", "rpcplugin-tests", "--test", "parsers"],
+        ),
         Duration::from_secs(1200),
+        None,
     )?;
-    let properties = json!({
-        "summary": stdout.lines().find(|l| l.starts_with("test result:")),
-        "tests_ok": status.success(),
-        "seconds": started.elapsed().as_secs_f64(),
-    });
+    let properties = Properties {
+        summary: stdout
+            .lines()
+            .find(|l| l.starts_with("test result:"))
+            .map(str::to_owned),
+        tests_ok: status.success(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     Ok((rows, properties))
 }
 
 /// Builds the release binaries and runs the three load and soak scenarios.
-fn run_load(root: &Path, plan: &Plan) -> Result<Value> {
+fn run_load(root: &Path, plan: &Plan) -> Result<LoadScenarios> {
     let (status, _) = run_bounded(
-        cargo(root).args(["build", "--release", "-p", "rpcplugin-tests", "--bins"]),
+        cargo(
+            root,
+            &["build", "--release", "-p", "rpcplugin-tests", "--bins"],
+        ),
         Duration::from_secs(1800),
+        None,
     )?;
     if !status.success() {
         bail!("building rpcplugin-tests (release) failed");
@@ -209,7 +205,7 @@ fn run_load(root: &Path, plan: &Plan) -> Result<Value> {
     let scenario = |args: &[String], limit: u64| -> Value {
         let mut cmd = Command::new(&driver);
         cmd.args(args).args(["--max-seconds", &limit.to_string()]);
-        match run_bounded(&mut cmd, Duration::from_secs(limit + 60)) {
+        match run_bounded(cmd, Duration::from_secs(limit + 60), None) {
             Ok((status, stdout)) => match serde_json::from_str::<Value>(stdout.trim()) {
                 Ok(value) => value,
                 Err(_) => json!({"error": format!("{status}: {stdout}")}),
@@ -233,7 +229,11 @@ fn run_load(root: &Path, plan: &Plan) -> Result<Value> {
     let plugins = scenario(&["plugins".into(), "--count".into(), s(plan.plugins)], 300);
     eprintln!("  {} start/kill cycles", plan.cycles);
     let cycles = scenario(&["cycles".into(), "--count".into(), s(plan.cycles)], 900);
-    Ok(json!({"load": load, "plugins": plugins, "cycles": cycles}))
+    Ok(LoadScenarios {
+        load,
+        plugins,
+        cycles,
+    })
 }
 
 /// The fuzz targets listed in fuzz/Cargo.toml.
@@ -253,8 +253,7 @@ fn fuzz_targets(root: &Path) -> Result<Vec<String>> {
 }
 
 fn ensure_cargo_fuzz(root: &Path) -> Result<()> {
-    let present = cargo(root)
-        .args(["fuzz", "--version"])
+    let present = cargo(root, &["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -262,8 +261,9 @@ fn ensure_cargo_fuzz(root: &Path) -> Result<()> {
     if !present {
         eprintln!("  installing cargo-fuzz");
         let (status, _) = run_bounded(
-            cargo(root).args(["install", "--locked", "cargo-fuzz"]),
+            cargo(root, &["install", "--locked", "cargo-fuzz"]),
             Duration::from_secs(1800),
+            None,
         )?;
         if !status.success() {
             bail!("cargo install --locked cargo-fuzz failed");
@@ -273,11 +273,12 @@ fn ensure_cargo_fuzz(root: &Path) -> Result<()> {
 }
 
 /// Runs every target for `seconds` and collects libFuzzer's final stats.
-fn run_fuzz(root: &Path, out_dir: &Path, seconds: u64) -> Result<Vec<Value>> {
+fn run_fuzz(root: &Path, out_dir: &Path, seconds: u64) -> Result<Vec<FuzzRun>> {
     ensure_cargo_fuzz(root)?;
     let (status, _) = run_bounded(
-        cargo(root).args(["fuzz", "build", "-s", "none"]),
+        cargo(root, &["fuzz", "build", "-s", "none"]),
         Duration::from_secs(3600),
+        None,
     )?;
     if !status.success() {
         bail!("cargo fuzz build -s none failed");
@@ -290,19 +291,16 @@ fn run_fuzz(root: &Path, out_dir: &Path, seconds: u64) -> Result<Vec<Value>> {
         fs::create_dir_all(&scratch)?;
         let log = out_dir.join(format!("fuzz-{target}.log"));
         let started = Instant::now();
-        let outcome = run_bounded(
-            cargo(root)
-                .args(["fuzz", "run", "-s", "none", &target])
-                .arg(&scratch)
-                .arg(root.join("fuzz/corpus").join(&target))
-                .args([
-                    "--",
-                    &format!("-max_total_time={seconds}"),
-                    "-print_final_stats=1",
-                ])
-                .stderr(fs::File::create(&log)?),
-            Duration::from_secs(seconds + 600),
-        );
+        let mut fuzz = cargo(root, &["fuzz", "run", "-s", "none", &target]);
+        fuzz.arg(&scratch)
+            .arg(root.join("fuzz/corpus").join(&target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ]);
+        fs::File::create(&log)?;
+        let outcome = run_bounded(fuzz, Duration::from_secs(seconds + 600), Some(&log));
         let took = started.elapsed().as_secs_f64();
         let text = fs::read_to_string(&log).unwrap_or_default();
         let stat = |name: &str| -> Option<u64> {
@@ -314,18 +312,23 @@ fn run_fuzz(root: &Path, out_dir: &Path, seconds: u64) -> Result<Vec<Value>> {
             .map(|d| d.count())
             .unwrap_or(0);
         let ok = matches!(&outcome, Ok((status, _)) if status.success());
-        results.push(json!({
-            "target": target,
-            "seconds": took,
-            "executions": stat("number_of_executed_units"),
-            "new_units": stat("new_units_added"),
-            "peak_rss_mb": stat("peak_rss_mb"),
-            "seeds": seeds,
-            "ok": ok,
-            "error": if ok { Value::Null } else {
-                Value::from(text.lines().filter(|l| l.contains("ERROR") || l.contains("panicked")).take(3).collect::<Vec<_>>().join(" / "))
-            },
-        }));
+        let error = (!ok).then(|| {
+            text.lines()
+                .filter(|l| l.contains("ERROR") || l.contains("panicked"))
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
+        results.push(FuzzRun {
+            target,
+            seconds: took,
+            executions: stat("number_of_executed_units"),
+            new_units: stat("new_units_added"),
+            peak_rss_mb: stat("peak_rss_mb"),
+            seeds,
+            ok,
+            error,
+        });
     }
     Ok(results)
 }

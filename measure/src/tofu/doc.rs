@@ -35,7 +35,7 @@ pub(crate) fn replace_section(doc: &str, body: &str) -> String {
 ///
 /// Used by the matrix (docs/compatibility.md) and bench
 /// (docs/performance.md) writers.
-pub(crate) fn carry_section(old: &str, new: String) -> String {
+pub fn carry_section(old: &str, new: String) -> String {
     match section(old) {
         Some(kept) => {
             let kept = kept

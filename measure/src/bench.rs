@@ -13,22 +13,24 @@
 //! rounds, so load that comes and goes hits all pairs alike; figures are
 //! medians over launches and over rounds.
 
+mod chart;
 mod doc;
 
+use crate::process::{self, Stderr};
+use crate::report::{self, BenchDurations, BenchParams, BenchReport};
+use crate::units::{self, ms};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Command-line options of `cargo xtask bench`.
 #[derive(clap::Args, Debug)]
-pub(crate) struct Args {
+pub struct Args {
     /// A CI-sized run: fewer launches and calls, same coverage.
     #[arg(long)]
     pub(crate) quick: bool,
@@ -41,7 +43,7 @@ pub(crate) struct Args {
     pub(crate) only: Vec<String>,
     /// Measure nothing: regenerate docs/performance.md and its plots from
     /// target/bench/report.json (after editing the notes or the renderer).
-    #[arg(long)]
+    #[arg(long, alias = "from-report")]
     pub(crate) render: bool,
 }
 
@@ -105,21 +107,21 @@ impl Params {
             .join(",")
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "kind": self.kind,
-            "cold_launches": self.launches,
-            "split_launches": self.split_launches,
-            "session_rounds": self.rounds,
-            "warmup_calls": self.warmup_calls,
-            "latency_calls": self.latency_calls,
-            "concurrency": self.concurrency,
-            "throughput_ms": self.throughput_ms,
-            "bulk": self.bulk_flag(),
-            "idle_ms": self.idle_ms,
-            "floor_calls": self.floor_calls,
-            "floor_bulk_bytes": self.floor_bulk_bytes,
-        })
+    fn to_report(&self) -> BenchParams {
+        BenchParams {
+            kind: self.kind.into(),
+            cold_launches: self.launches,
+            split_launches: self.split_launches,
+            session_rounds: self.rounds,
+            warmup_calls: self.warmup_calls,
+            latency_calls: self.latency_calls,
+            concurrency: self.concurrency.clone(),
+            throughput_ms: self.throughput_ms,
+            bulk: self.bulk_flag(),
+            idle_ms: self.idle_ms,
+            floor_calls: self.floor_calls,
+            floor_bulk_bytes: self.floor_bulk_bytes,
+        }
     }
 }
 
@@ -403,57 +405,29 @@ impl RunOut {
 
 /// Runs `cmd`, timing it from spawn to exit, and parses its last stdout
 /// line as JSON. A run longer than `limit` is killed.
-fn run_json(mut cmd: Command, log: &Path, limit: Duration) -> RunOut {
+fn run_json(cmd: Command, log: &Path, limit: Duration) -> RunOut {
     let failure = |error: String, wall_ms: f64| RunOut {
         result: json!({"ok": false, "error": error}),
         wall_ms,
     };
-    match fs::OpenOptions::new().create(true).append(true).open(log) {
-        Ok(file) => cmd.stderr(file),
-        Err(_) => cmd.stderr(Stdio::null()),
+    let out = match process::run(cmd, limit, Stderr::AppendTo(log.to_path_buf())) {
+        Ok(out) => out,
+        Err(err) => return failure(format!("bench: {:#}", anyhow::Error::from(err)), 0.0),
     };
-    cmd.stdout(Stdio::piped());
-    let started = Instant::now();
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(err) => return failure(format!("bench: cannot start {cmd:?}: {err}"), 0.0),
-    };
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = String::new();
-        if let Some(stdout) = child.stdout.as_mut() {
-            let _ = stdout.read_to_string(&mut out);
-        }
-        let status = child.wait();
-        let ended = Instant::now();
-        let _ = tx.send((out, status.map(|s| s.success()).unwrap_or(false), ended));
-    });
-    let (out, _success, ended) = match rx.recv_timeout(limit) {
-        Ok(done) => done,
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            let _ = rx.recv_timeout(Duration::from_secs(10));
-            return failure(
-                format!("bench: killed after {} s", limit.as_secs()),
-                ms(started.elapsed()),
-            );
-        }
-    };
-    let wall_ms = ms(ended.duration_since(started));
-    let Some(line) = out.lines().rev().find(|l| !l.trim().is_empty()) else {
+    let wall_ms = ms(out.elapsed);
+    if out.timed_out {
+        return failure(
+            format!("bench: killed after {} s", limit.as_secs()),
+            wall_ms,
+        );
+    }
+    let Some(line) = out.stdout.lines().rev().find(|l| !l.trim().is_empty()) else {
         return failure("bench: no JSON line on stdout".into(), wall_ms);
     };
     match serde_json::from_str::<Value>(line) {
         Ok(result) => RunOut { result, wall_ms },
         Err(err) => failure(format!("bench: not JSON ({err}): {line}"), wall_ms),
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Nearest-rank percentile of unsorted samples.
@@ -516,13 +490,17 @@ struct CellData {
     errors: Vec<String>,
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask bench`: builds, measures every cell, writes the
+/// report and regenerates docs/performance.md (or only renders, with
+/// `--render`).
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.render {
         let path = root.join("target/bench/report.json");
         let text = fs::read_to_string(&path)
             .with_context(|| format!("reading {}; run the benchmarks first", path.display()))?;
-        let report: Value = serde_json::from_str(&text)?;
-        return doc::write(root, &report);
+        let report: BenchReport =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        return doc::write(root, &serde_json::to_value(&report)?);
     }
     let started = Instant::now();
     let params = Params::new(args.quick);
@@ -694,30 +672,34 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
         cells_json.push(aggregate_cell(cell, d));
     }
     let versions = versions(root, &bins);
-    let mut report = json!({
-        "generated": now_utc(),
-        "kind": params.kind,
-        "command": if args.quick { "cargo xtask bench --quick" } else { "cargo xtask bench" },
-        "only": args.only,
-        "durations_s": {
-            "build": (build_s * 10.0).round() / 10.0,
-            "measure": (measure_s * 10.0).round() / 10.0,
-            "total": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    let mut report = BenchReport {
+        generated: now_utc(),
+        kind: params.kind.into(),
+        command: if args.quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        }
+        .into(),
+        only: args.only.clone(),
+        durations_s: BenchDurations {
+            build: units::round(build_s, 1),
+            measure: units::round(measure_s, 1),
+            total: units::seconds_tenths(started.elapsed()),
         },
-        "params": params.to_json(),
-        "machine": machine_before,
-        "load_after": loadavg(),
-        "versions": versions,
-        "floors": floor_json,
-        "cells": cells_json,
-        "failures": failures,
-    });
-    let targets = doc::targets(&report);
-    if let Value::Object(map) = &mut report {
-        map.insert("targets".into(), targets);
-    }
+        params: params.to_report(),
+        machine: machine_before,
+        load_after: loadavg(),
+        versions,
+        floors: serde_json::to_value(&floor_json)?,
+        cells: cells_json,
+        failures: failures.clone(),
+        targets: None,
+    };
+    report.targets = Some(doc::targets(&serde_json::to_value(&report)?));
     let path = out_dir.join("report.json");
-    fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    report::write(&path, &report)?;
+    let report = serde_json::to_value(&report)?;
     eprintln!("bench: wrote {}", path.display());
     if args.only.is_empty() {
         doc::write(root, &report)?;

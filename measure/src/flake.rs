@@ -6,14 +6,14 @@
 //! Writes `target/flake/report.json`; exits non-zero on any failure.
 
 mod libtest;
-mod process;
 
+use crate::process::{self, Captured, Stderr};
+use crate::report::{self, FlakeBinary, FlakeFailure, FlakeReport};
+use crate::units;
 use anyhow::{Context, Result, bail};
 use libtest::{Failure, parse_failures};
-use process::{Captured, run_captured};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -27,7 +27,7 @@ const OUTPUT_LIMIT: usize = 16 * 1024;
 
 /// Command-line options of `cargo xtask flake`.
 #[derive(clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// Runs of every test binary.
     #[arg(long, default_value_t = 10)]
     runs: u32,
@@ -102,7 +102,9 @@ impl Results {
     }
 }
 
-pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
+/// Runs `cargo xtask flake`: every test binary `--runs` times, the doctests
+/// `--doc-runs` times; writes target/flake/report.json.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
     let started = Instant::now();
     if args.runs == 0 && args.doc_runs == 0 {
         bail!("nothing to do: --runs and --doc-runs are both 0");
@@ -295,11 +297,11 @@ fn run_binary(binary: &Binary, timeout: Duration) -> (Vec<Failure>, Duration) {
         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
         .env("CARGO_PKG_NAME", &binary.package);
     let started = Instant::now();
-    let failures = match run_captured(cmd, timeout) {
+    let failures = match process::run(cmd, timeout, Stderr::Capture) {
         Ok(captured) => failures_of(&captured),
         Err(err) => vec![Failure {
             test: "<binary did not run>".into(),
-            output: format!("{err:#}"),
+            output: format!("{:#}", anyhow::Error::from(err)),
         }],
     };
     (failures, started.elapsed())
@@ -313,7 +315,7 @@ fn run_doctests(root: &Path, timeout: Duration) -> (Vec<Failure>, Duration) {
         .args(["test", "--workspace", "--doc"])
         .env("CARGO_TERM_COLOR", "never");
     let started = Instant::now();
-    let failures = match process::run_merged(cmd, timeout) {
+    let failures = match process::run(cmd, timeout, Stderr::Merge) {
         Ok(captured) => {
             let mut failures = Vec::new();
             for (krate, section) in libtest::doctest_sections(&captured.stdout) {
@@ -329,7 +331,7 @@ fn run_doctests(root: &Path, timeout: Duration) -> (Vec<Failure>, Duration) {
         }
         Err(err) => vec![Failure {
             test: "<cargo test --doc did not run>".into(),
-            output: format!("{err:#}"),
+            output: format!("{:#}", anyhow::Error::from(err)),
         }],
     };
     (failures, started.elapsed())
@@ -375,53 +377,49 @@ fn write_report(
 ) -> Result<()> {
     let runs_of = |name: &str| results.runs.get(name).copied().unwrap_or(0);
     let failed_runs_of = |name: &str| results.failed_runs.get(name).copied().unwrap_or(0);
-    let mut bins: Vec<Value> = binaries
+    let mut bins: Vec<FlakeBinary> = binaries
         .iter()
-        .map(|b| {
-            json!({
-                "name": b.name,
-                "path": b.path,
-                "runs": runs_of(&b.name),
-                "failed_runs": failed_runs_of(&b.name),
-            })
+        .map(|b| FlakeBinary {
+            command: None,
+            name: b.name.clone(),
+            path: Some(b.path.clone()),
+            runs: runs_of(&b.name),
+            failed_runs: failed_runs_of(&b.name),
         })
         .collect();
     if doc_runs > 0 {
-        bins.push(json!({
-            "name": DOCTESTS,
-            "command": "cargo test --workspace --doc",
-            "runs": runs_of(DOCTESTS),
-            "failed_runs": failed_runs_of(DOCTESTS),
-        }));
+        bins.push(FlakeBinary {
+            command: Some("cargo test --workspace --doc".into()),
+            name: DOCTESTS.into(),
+            path: None,
+            runs: runs_of(DOCTESTS),
+            failed_runs: failed_runs_of(DOCTESTS),
+        });
     }
-    let failures: Vec<Value> = results
+    let failures: Vec<FlakeFailure> = results
         .failures
         .iter()
-        .map(|((binary, test), tally)| {
-            json!({
-                "binary": binary,
-                "test": test,
-                "count": tally.count,
-                "runs": runs_of(binary),
-                "first_run": tally.first_run,
-                "first_output": tally.first_output,
-            })
+        .map(|((binary, test), tally)| FlakeFailure {
+            binary: binary.clone(),
+            test: test.clone(),
+            count: tally.count,
+            runs: runs_of(binary),
+            first_run: tally.first_run,
+            first_output: tally.first_output.clone(),
         })
         .collect();
-    let report = json!({
-        "runs": args.runs,
-        "doc_runs": doc_runs,
-        "jobs": args.jobs.max(1),
-        "filter": args.filter,
-        "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
-        "total_failures": results.total_failures(),
-        "binaries": bins,
-        "failures": failures,
-    });
-    let dir = root.join("target/flake");
-    fs::create_dir_all(&dir)?;
-    let path = dir.join("report.json");
-    fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    let report = FlakeReport {
+        runs: args.runs,
+        doc_runs,
+        jobs: args.jobs.max(1),
+        filter: args.filter.clone(),
+        elapsed_s: units::seconds_tenths(elapsed),
+        total_failures: results.total_failures(),
+        binaries: bins,
+        failures,
+    };
+    let path = root.join("target/flake/report.json");
+    report::write(&path, &report)?;
     eprintln!("flake: wrote {}", path.display());
     Ok(())
 }
@@ -490,6 +488,7 @@ fn tail(text: &str, limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn names_test_binaries_after_package_and_target() {
@@ -552,6 +551,7 @@ mod tests {
             stderr: "fatal runtime error: stack overflow\n".into(),
             timed_out: false,
             pipes_held: false,
+            elapsed: Duration::ZERO,
         };
         let failures = failures_of(&died);
         assert_eq!(failures.len(), 1);
@@ -563,6 +563,7 @@ mod tests {
             stderr: String::new(),
             timed_out: false,
             pipes_held: false,
+            elapsed: Duration::ZERO,
         };
         assert!(failures_of(&passed).is_empty());
     }

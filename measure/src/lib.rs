@@ -1,0 +1,20 @@
+//! The project's measurement jobs, each behind one `run` function that
+//! `cargo xtask <job>` dispatches to.
+//!
+//! | job | module | report | doc |
+//! | --- | --- | --- | --- |
+//! | `bench` | [`bench`] | `target/bench/report.json` | `docs/performance.md` |
+//! | `reliability` | [`reliability`] | `target/reliability/report.json` | `docs/reliability.md` |
+//! | `flake` | [`flake`] | `target/flake/report.json` | — |
+//! | `tofu` | [`tofu`] | `target/tofu/report.json` | the marked OpenTofu sections of `docs/` |
+//!
+//! This crate is a workspace member but not a default member: plain
+//! `cargo build`/`cargo test` in the root skip it; `cargo xtask` builds it.
+
+pub mod bench;
+pub mod flake;
+pub mod process;
+pub mod reliability;
+pub mod report;
+pub mod tofu;
+pub mod units;
