@@ -74,6 +74,8 @@
 //! duration at debug level. Pinned verifiers log acceptance at debug level
 //! and rejection at warn level, with both SHA-256 fingerprints.
 
+#![warn(unreachable_pub)]
+
 mod config;
 mod entropy;
 mod error;

@@ -15,6 +15,8 @@
 //! # }
 //! ```
 
+#![warn(unreachable_pub)]
+
 use rpcplugin::{Identity, KeyType, PeerTrust, PluginServer, Routes, Transport};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

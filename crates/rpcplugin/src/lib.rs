@@ -81,6 +81,8 @@
 //! without it logs one `info` line naming this fix when its first random
 //! draw was slow.
 
+#![warn(unreachable_pub)]
+
 pub use rpcplugin_certs as certs;
 pub use rpcplugin_handshake as handshake;
 pub use rpcplugin_runtime as runtime;

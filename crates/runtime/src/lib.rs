@@ -14,6 +14,8 @@
 //! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (for example in `.cargo/config.toml`
 //! under `[env]`) to seed from the operating system instead.
 
+#![warn(unreachable_pub)]
+
 mod authority;
 mod broker;
 mod channel;

@@ -38,6 +38,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod addr;
 mod error;
 mod listener;
