@@ -9,7 +9,7 @@ use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use crate::proto::plugin::grpc_broker_server::GrpcBroker;
 use crate::shutdown::Shutdown;
-use rpcplugin_transport::{Addr, ListenConfig, Listener, Transport};
+use rpcplugin_transport::{Addr, ListenConfig, Listener, Network};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,7 +109,7 @@ impl Broker {
         // soon as the task ends (not whenever the accept loop notices).
         let mut listen = self.inner.listen.clone();
         let own_dir = match (listen.transport, &listen.socket_dir) {
-            (Transport::Unix, None) => {
+            (Network::Unix, None) => {
                 let dir = rpcplugin_transport::private_dir(listen.socket_group.as_deref())?;
                 listen.socket_dir = Some(dir.path().to_path_buf());
                 Some(dir)

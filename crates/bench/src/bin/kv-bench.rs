@@ -28,12 +28,12 @@
 use anyhow::{Context, Result, anyhow, bail};
 use hyper_util::rt::TokioIo;
 use rpcplugin::PluginChannel;
-use rpcplugin::certs::{self, Identity, KeyType, PeerTrust};
-use rpcplugin::handshake::{HandshakeLine, env};
 use rpcplugin::{Addr, Client, ClientTls};
 use rpcplugin_bench::{
     COOKIE, HOST_RUNTIME_ENV, TIMINGS_ENV, ms, proc_status_kb, summary, unix_us, us,
 };
+use rpcplugin_certs::{self as certs, Identity, KeyType, PeerTrust};
+use rpcplugin_handshake::{HandshakeLine, env};
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use serde_json::{Value, json};
@@ -367,7 +367,7 @@ async fn split(args: &Args) -> Result<Value> {
     } else {
         None
     };
-    let socket_dir = rpcplugin::transport::private_dir(None)?;
+    let socket_dir = rpcplugin_transport::private_dir(None)?;
     let timings = tempfile::NamedTempFile::new()?;
     let mut cmd = tokio::process::Command::new(&args.plugin);
     cmd.args(&args.plugin_args)
@@ -408,7 +408,7 @@ async fn split(args: &Args) -> Result<Value> {
         _ => bail!("the plugin's TLS does not match --tls {}", args.tls),
     };
     step("parse_and_config", &mut steps);
-    let stream = rpcplugin::transport::dial(&addr).await?;
+    let stream = rpcplugin_transport::dial(&addr).await?;
     step("dial", &mut steps);
     let conn: Conn = match client_config {
         Some(config) => {
@@ -472,8 +472,8 @@ async fn split(args: &Args) -> Result<Value> {
 
 /// The one connection handed to tonic in split mode.
 enum Conn {
-    Plain(rpcplugin::transport::Stream),
-    Tls(Box<tokio_rustls::client::TlsStream<rpcplugin::transport::Stream>>),
+    Plain(rpcplugin_transport::Stream),
+    Tls(Box<tokio_rustls::client::TlsStream<rpcplugin_transport::Stream>>),
 }
 
 impl tokio::io::AsyncRead for Conn {

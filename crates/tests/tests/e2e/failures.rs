@@ -2,8 +2,8 @@
 //! and leaves no process or socket directory behind.
 
 use crate::support::{FAILURE_BUDGET, Scratch, builder};
-use rpcplugin::handshake::ParseError;
 use rpcplugin::{ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin_handshake::ParseError;
 use rpcplugin_tests::{COOKIE_KEY, mode};
 use std::time::Duration;
 use tokio::time::Instant;

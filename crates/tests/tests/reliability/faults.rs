@@ -5,8 +5,8 @@
 use crate::census::{Census, MARK_ENV, Row, mark, ms, serial};
 use crate::support::{Scratch, builder};
 use rpcplugin::PluginChannel;
-use rpcplugin::handshake::ParseError;
 use rpcplugin::{Client, ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin_handshake::ParseError;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use rpcplugin_tests::{COOKIE_KEY, GRANDCHILD_REPORT_SUFFIX, keys, mode};
