@@ -151,7 +151,7 @@ impl Broker {
         let info = self.wait_for(id).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),
-            reason: format!("broker sent an unknown network for id {id}: {e}"),
+            source: Box::new(e),
             hint: None,
         })?;
         let addr = Addr::parse(network, &info.address)?;
@@ -193,14 +193,9 @@ impl Broker {
             Ok(Ok(info)) => Ok(info),
             _ => {
                 self.lock_slots().remove(&id);
-                Err(Error::Connect {
-                    addr: format!("broker id {id}"),
-                    reason: format!(
-                        "timeout waiting for connection info for broker id {id} after {BROKER_TIMEOUT:?}"
-                    ),
-                    hint: Some(
-                        "the peer did not call accept_and_serve with this id, or the broker stream is down",
-                    ),
+                Err(Error::BrokerTimeout {
+                    id,
+                    timeout: BROKER_TIMEOUT,
                 })
             }
         }

@@ -135,10 +135,10 @@ pub(crate) async fn connect(
     let connecting = async {
         let io = dial(&addr, connector, &info)
             .await
-            .map_err(|err| Error::from_connect(&addr, &err))?;
+            .map_err(|err| Error::from_connect(&addr, err))?;
         PluginChannel::handshake(io, addr.to_string())
             .await
-            .map_err(|err| Error::from_connect(&addr, &err))
+            .map_err(|err| Error::from_connect(&addr, err))
     };
     tokio::time::timeout(timeout, connecting)
         .await

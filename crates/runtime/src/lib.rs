@@ -34,6 +34,7 @@ mod server;
 mod services;
 mod shutdown;
 mod stdio;
+mod unimplemented;
 
 pub use broker::{BROKER_TIMEOUT, Broker};
 pub use channel::{ChannelError, PluginChannel, ResponseBody, ResponseFuture};

@@ -277,7 +277,10 @@ impl Client {
             Duration::from_secs(10),
         )
         .await
-        .map_err(|err| Error::Reattach(format!("{err} (is process {pid} still running?)")))?;
+        .map_err(|err| Error::Reattach {
+            pid,
+            source: Box::new(err),
+        })?;
         let tls_info = info.lock().ok().and_then(|i| i.clone());
         Ok((channel, tls_info))
     }

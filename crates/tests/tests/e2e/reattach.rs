@@ -118,9 +118,18 @@ async fn reattach(transport: &str, manual_tls: bool) {
     scratch.assert_plugin_gone();
 
     // Nothing to reattach to any more.
-    match Client::reattach(&managed, client_tls(pki.as_ref())).await {
-        Err(Error::Reattach(reason)) => {
-            assert!(reason.contains(&config.pid.to_string()), "{reason}");
+    let Err(err) = Client::reattach(&managed, client_tls(pki.as_ref())).await else {
+        panic!("reattached to a plugin that has exited");
+    };
+    match &err {
+        Error::Reattach { pid, source } => {
+            assert_eq!(*pid, config.pid);
+            // The connect failure underneath stays typed.
+            assert!(
+                matches!(source.downcast_ref::<Error>(), Some(Error::Connect { .. })),
+                "{err}"
+            );
+            assert!(err.to_string().contains(&config.pid.to_string()), "{err}");
         }
         other => panic!("expected Reattach, got {other:?}"),
     }
