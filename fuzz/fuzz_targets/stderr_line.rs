@@ -7,5 +7,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let line = String::from_utf8_lossy(rest);
-    let _ = rpcplugin_runtime::parse_stderr_line(&line, first & 1 == 1);
+    let _ = rpcplugin_runtime::internal::parse_stderr_line(&line, first & 1 == 1);
 });

@@ -2,7 +2,8 @@
 //! client certificate it signed, as PEM files.
 
 use anyhow::{Context, Result};
-use rpcplugin_certs::{DevPki, KeyType};
+use rpcplugin_certs::KeyType;
+use rpcplugin_certs::internal::DevPki;
 use std::path::Path;
 
 /// Writes `ca.pem`, `server.pem`/`server.key` and `client.pem`/`client.key`

@@ -27,6 +27,8 @@
 //! The guide walks through a whole plugin and host:
 //! <https://github.com/rpcplugin/rpcplugin/blob/main/docs/guide.md>.
 
+#![warn(unreachable_pub)]
+
 mod error;
 mod paths;
 

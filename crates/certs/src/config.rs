@@ -138,7 +138,8 @@ pub fn server_config(
 /// # Example
 ///
 /// ```
-/// use rpcplugin_certs::{Identity, KeyType, PeerTrust, server_config_with_versions};
+/// use rpcplugin_certs::internal::server_config_with_versions;
+/// use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 ///
 /// let host = Identity::generate(KeyType::EcP256)?;
 /// let identity = Identity::generate(KeyType::EcP256)?;
@@ -220,7 +221,8 @@ pub fn client_config(
 /// # Example
 ///
 /// ```
-/// use rpcplugin_certs::{Identity, KeyType, PeerTrust, client_config_with_versions};
+/// use rpcplugin_certs::internal::client_config_with_versions;
+/// use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 ///
 /// let plugin = Identity::generate(KeyType::EcP256)?;
 /// let config = client_config_with_versions(

@@ -74,6 +74,8 @@
 //! duration at debug level. Pinned verifiers log acceptance at debug level
 //! and rejection at warn level, with both SHA-256 fingerprints.
 
+#![warn(unreachable_pub)]
+
 mod config;
 mod entropy;
 mod error;
@@ -83,17 +85,29 @@ mod pem;
 mod pki;
 mod verify;
 
-pub use crate::config::{
-    PeerTrust, client_config, client_config_with_versions, provider, server_config,
-    server_config_with_versions, server_name,
-};
+pub use crate::config::{PeerTrust, client_config, provider, server_config, server_name};
 pub use crate::entropy::{SLOW_FIRST_DRAW, first_random_draw, slow_first_draw_notice};
 pub use crate::error::CertError;
 pub use crate::identity::{Identity, cert_fingerprint};
 pub use crate::key_type::{KeyType, cert_key_type};
 pub use crate::pem::{parse_cert_pem, parse_certs_pem};
-pub use crate::pki::DevPki;
 pub use crate::verify::{PinnedClientCertVerifier, PinnedServerCertVerifier};
+
+/// Helpers for this workspace's own tools and tests, outside the supported
+/// API: they may change in any release.
+///
+/// - [`DevPki`](internal::DevPki), a throw-away CA for manual TLS, is used by
+///   `cargo xtask pki`, `rpcplugin validate-connection` and the manual-TLS
+///   tests;
+/// - [`server_config_with_versions`](internal::server_config_with_versions)
+///   and [`client_config_with_versions`](internal::client_config_with_versions)
+///   pin the TLS versions, for the TLS 1.2 and 1.3 interop and refusal tests
+///   of this crate and the reliability suite.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::config::{client_config_with_versions, server_config_with_versions};
+    pub use crate::pki::DevPki;
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -17,7 +17,8 @@ use std::path::Path;
 /// EKU serverAuth; the client's has EKU clientAuth.
 ///
 /// ```
-/// use rpcplugin_certs::{DevPki, KeyType, PeerTrust, client_config, server_config};
+/// use rpcplugin_certs::internal::DevPki;
+/// use rpcplugin_certs::{KeyType, PeerTrust, client_config, server_config};
 /// let pki = DevPki::generate(KeyType::EcP256)?;
 /// let server = server_config(&pki.server, PeerTrust::Roots(vec![pki.ca_cert()?]))?;
 /// let client = client_config(Some(&pki.client), PeerTrust::Roots(vec![pki.ca_cert()?]))?;

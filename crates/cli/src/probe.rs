@@ -93,7 +93,7 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
             };
             let identity = Identity::from_files(cert, key)?;
             let key_type = identity.key_type();
-            let roots = rpcplugin::certs::parse_certs_pem(
+            let roots = rpcplugin::parse_certs_pem(
                 &std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?,
             )?;
             (
@@ -158,7 +158,7 @@ pub(crate) async fn run(args: Args) -> Result<bool> {
             "address": hs.address,
             "protocol": hs.protocol.to_string(),
             "server_cert_bytes": hs.server_cert.as_ref().map(Vec::len),
-            "server_cert_key_type": hs.server_cert.as_deref().and_then(|der| rpcplugin::certs::cert_key_type(der).ok()).map(|k| k.to_string()),
+            "server_cert_key_type": hs.server_cert.as_deref().and_then(|der| rpcplugin_certs::cert_key_type(der).ok()).map(|k| k.to_string()),
             "multiplex": hs.multiplex,
         })
     });

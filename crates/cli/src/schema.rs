@@ -8,7 +8,7 @@
 //! "parameters", "return", "summary"}], "provider": {..}, "diagnostics": [..]}`,
 //! every list sorted by name.
 
-use rpcplugin::PluginChannel as Channel;
+use rpcplugin::PluginChannel;
 use rpcplugin_tfplugin::{tfplugin5, tfplugin6, types};
 use serde_json::Value;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub(crate) enum SchemaError {
 
 /// Reads the schema over an established connection, within `timeout`.
 pub(crate) async fn read(
-    channel: Channel,
+    channel: PluginChannel,
     version: u32,
     timeout: Duration,
 ) -> Result<Value, SchemaError> {

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use rpcplugin::KeyType;
-use rpcplugin::certs::DevPki;
+use rpcplugin_certs::internal::DevPki;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -27,3 +27,20 @@ fn the_plugin_started_by_hand_explains_itself() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("plugin"), "{stderr}");
 }
+
+#[test]
+fn an_error_returned_from_main_prints_its_message() {
+    // `main` returns `Result<(), Box<dyn Error>>`: what std prints is the
+    // error's Debug form, which for rpcplugin::Error is its message.
+    let output = Command::new(env!("CARGO_BIN_EXE_greeter-host"))
+        .arg("/nonexistent/greeter-plugin")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Error: cannot start plugin \"/nonexistent/greeter-plugin\": "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Spawn {"), "{stderr}");
+}

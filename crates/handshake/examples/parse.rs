@@ -44,8 +44,12 @@ fn main() -> ExitCode {
         Some(multiplex) => println!("multiplexing:     {multiplex}"),
         None => println!("multiplexing:     not announced"),
     }
-    if let Err(err) = parsed.check_core_version() {
-        eprintln!("warning: {err}");
+    if parsed.core_version != rpcplugin_handshake::CORE_PROTOCOL_VERSION {
+        eprintln!(
+            "warning: core protocol version {} is not {}: a host refuses this plugin",
+            parsed.core_version,
+            rpcplugin_handshake::CORE_PROTOCOL_VERSION
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{CORE_PROTOCOL_VERSION, MAX_LINE_LEN};
+use crate::MAX_LINE_LEN;
 
 /// How many characters of offending text an error message keeps.
 const SNIPPET_CHARS: usize = 60;
@@ -219,18 +219,6 @@ pub enum ParseError {
         /// Whether the plugin said so (field 6 false) rather than leaving
         /// field 6 out.
         announced: bool,
-    },
-
-    /// The core protocol version is not [`CORE_PROTOCOL_VERSION`]; returned by
-    /// [`HandshakeLine::check_core_version`](crate::HandshakeLine::check_core_version).
-    #[error(
-        "incompatible core protocol version: the plugin speaks version {found}, this program speaks version {ours}; \
-         the plugin must be rebuilt against a plugin library compatible with this program (report this to the plugin's author)",
-        ours = CORE_PROTOCOL_VERSION
-    )]
-    IncompatibleCoreVersion {
-        /// The version the plugin sent.
-        found: u32,
     },
 }
 

@@ -44,6 +44,8 @@
 //! ([`ParseError`], [`CookieError`]); no input makes this crate panic or
 //! allocate more than [`MAX_LINE_LEN`] bytes for a line.
 
+#![warn(unreachable_pub)]
+
 mod cookie;
 pub mod env;
 mod error;

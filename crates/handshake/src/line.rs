@@ -6,13 +6,15 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 
+use crate::MAX_LINE_LEN;
 use crate::error::{ParseError, snippet, snippet_lossy};
 use crate::parse::{ParseOptions, parse_text};
-use crate::{CORE_PROTOCOL_VERSION, MAX_LINE_LEN};
 
 /// The kind of socket a plugin listens on (handshake field 2).
 ///
-/// `Display` and `FromStr` use go-plugin's names, `unix` and `tcp`.
+/// `Display` and `FromStr` use go-plugin's names, `unix` and `tcp`. The
+/// default is what go-plugin listens on: unix sockets wherever the platform
+/// has them, TCP on 127.0.0.1 elsewhere (Windows).
 ///
 /// ```
 /// use rpcplugin_handshake::Network;
@@ -20,14 +22,25 @@ use crate::{CORE_PROTOCOL_VERSION, MAX_LINE_LEN};
 /// assert_eq!("unix".parse::<Network>()?, Network::Unix);
 /// assert_eq!(Network::Tcp.to_string(), "tcp");
 /// assert!("udp".parse::<Network>().is_err());
+/// # #[cfg(unix)]
+/// assert_eq!(Network::default(), Network::Unix);
 /// # Ok::<(), rpcplugin_handshake::ParseError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(unix, derive(Default))]
 pub enum Network {
     /// A unix domain socket; the address is its path.
+    #[cfg_attr(unix, default)]
     Unix,
     /// A TCP socket; the address is `host:port`, normally `127.0.0.1:<port>`.
     Tcp,
+}
+
+#[cfg(not(unix))]
+impl Default for Network {
+    fn default() -> Self {
+        Network::Tcp
+    }
 }
 
 impl Network {
@@ -167,8 +180,8 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandshakeLine {
-    /// Field 0: the core protocol version; must be [`CORE_PROTOCOL_VERSION`]
-    /// (see [`check_core_version`](Self::check_core_version)).
+    /// Field 0: the core protocol version; a host refuses any other value
+    /// than [`CORE_PROTOCOL_VERSION`](crate::CORE_PROTOCOL_VERSION).
     pub core_version: u32,
     /// Field 1: the application protocol version the plugin chose.
     pub app_version: u32,
@@ -203,7 +216,9 @@ impl HandshakeLine {
     ///
     /// - fields 0 and 1 are `u32` versions, read as Go's `strconv.Atoi`
     ///   reads them (decimal, an optional sign: `+5` is 5); any core version
-    ///   is accepted here (see [`check_core_version`](Self::check_core_version));
+    ///   is accepted here (comparing it with
+    ///   [`CORE_PROTOCOL_VERSION`](crate::CORE_PROTOCOL_VERSION) is the host's
+    ///   job);
     /// - field 2 is `unix` or `tcp`, field 3 a non-empty address;
     /// - field 4 is `grpc` or `netrpc`, and defaults to `netrpc` when absent;
     /// - field 5, when longer than [`MAX_IGNORED_CERT_FIELD_LEN`] characters,
@@ -281,31 +296,6 @@ impl HandshakeLine {
             text: snippet_lossy(line),
         })?;
         parse_text(text, options)
-    }
-
-    /// Checks that the core protocol version is [`CORE_PROTOCOL_VERSION`].
-    ///
-    /// Any other value means the plugin was built against an incompatible
-    /// plugin library; the error says so and asks for a rebuild.
-    ///
-    /// ```
-    /// use rpcplugin_handshake::{HandshakeLine, ParseError};
-    ///
-    /// let line = HandshakeLine::parse(b"2|1|tcp|127.0.0.1:1234|grpc|")?;
-    /// assert_eq!(
-    ///     line.check_core_version(),
-    ///     Err(ParseError::IncompatibleCoreVersion { found: 2 })
-    /// );
-    /// # Ok::<(), ParseError>(())
-    /// ```
-    pub fn check_core_version(&self) -> Result<(), ParseError> {
-        if self.core_version == CORE_PROTOCOL_VERSION {
-            Ok(())
-        } else {
-            Err(ParseError::IncompatibleCoreVersion {
-                found: self.core_version,
-            })
-        }
     }
 
     /// Formats the line as a plugin prints it, with a trailing `\n`.

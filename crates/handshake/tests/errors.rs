@@ -248,16 +248,6 @@ fn multiplex_requested_but_refused() {
 }
 
 #[test]
-fn incompatible_core_version() {
-    let line = HandshakeLine::parse(b"2|1|unix|/tmp/plugin77|grpc|").unwrap();
-    let err = line.check_core_version().unwrap_err();
-    expect![[r#"
-        error: incompatible core protocol version: the plugin speaks version 2, this program speaks version 1; the plugin must be rebuilt against a plugin library compatible with this program (report this to the plugin's author)
-        IncompatibleCoreVersion { found: 2 }
-    "#]].assert_eq(&format!("error: {err}\n{err:?}\n"));
-}
-
-#[test]
 fn from_str_of_the_parts() {
     let shown = [
         "udp".parse::<Network>().unwrap_err(),

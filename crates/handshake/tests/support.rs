@@ -52,9 +52,6 @@ fn render_line(input: &[u8], line: &HandshakeLine) -> String {
         },
         format!("multiplex: {multiplex:?}"),
     ];
-    if let Err(err) = line.check_core_version() {
-        out.push(format!("check_core_version: {err}"));
-    }
 
     let formatted = line.to_line();
     assert_eq!(formatted, format!("{line}\n"));

@@ -15,7 +15,9 @@
 //! # }
 //! ```
 
-use rpcplugin::{Identity, KeyType, PeerTrust, PluginServer, Routes, Transport};
+#![warn(unreachable_pub)]
+
+use rpcplugin::{Identity, KeyType, Network, PeerTrust, PluginServer, Routes};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tonic::{Request, Response, Status};
@@ -107,7 +109,7 @@ pub fn plugin_from_env() -> Result<PluginServer, Box<dyn std::error::Error + Sen
     let mut server = PluginServer::new("BASIC_PLUGIN", "hello")
         .version(1, |_ctx| Routes::new(MemoryKv::default().into_service()));
     if let Some(transport) = var("RPCPLUGIN_KV_TRANSPORT") {
-        server = server.transport(transport.parse::<Transport>()?);
+        server = server.transport(transport.parse::<Network>()?);
     }
     if let Some(key_type) = var("RPCPLUGIN_KV_SERVER_KEY_TYPE") {
         server = server.key_type(key_type.parse::<KeyType>()?);
@@ -118,7 +120,7 @@ pub fn plugin_from_env() -> Result<PluginServer, Box<dyn std::error::Error + Sen
         var("RPCPLUGIN_KV_TLS_CA"),
     ) {
         let identity = Identity::from_files(cert.as_ref(), key.as_ref())?;
-        let roots = rpcplugin::certs::parse_certs_pem(&std::fs::read(&ca)?)?;
+        let roots = rpcplugin::parse_certs_pem(&std::fs::read(&ca)?)?;
         server = server.manual_tls(identity, PeerTrust::Roots(roots));
     }
     Ok(server)

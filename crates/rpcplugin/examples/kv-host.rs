@@ -99,7 +99,7 @@ fn client_tls(args: &Args) -> Result<(ClientTls, Option<KeyType>), Box<dyn std::
             };
             let identity = Identity::from_files(cert, key)?;
             let key_type = identity.key_type();
-            let roots = rpcplugin::certs::parse_certs_pem(&std::fs::read(ca)?)?;
+            let roots = rpcplugin::parse_certs_pem(&std::fs::read(ca)?)?;
             (
                 ClientTls::Manual {
                     identity,

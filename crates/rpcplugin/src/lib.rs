@@ -60,12 +60,15 @@
 //! never has to match their versions. If you write tonic code by hand, use
 //! `rpcplugin::tonic` too (for example `#[rpcplugin::tonic::async_trait]`).
 //!
-//! ## Crates
-//! This facade re-exports the focused crates, which can also be used alone:
-//! [`handshake`] (sans-IO handshake line, cookie and version negotiation),
-//! [`certs`] (AutoMTLS certificates and pinned rustls configurations),
-//! [`transport`] (unix sockets and loopback TCP) and [`runtime`] (the tonic
-//! server and client).
+//! ## What this crate exports
+//! Every item is listed in one place, the re-export block at the top of
+//! this file's source: the plugin side, the host side, the errors a user
+//! matches on and the types that appear in their signatures. The focused
+//! crates behind it can also be used alone for lower-level work:
+//! `rpcplugin-handshake` (sans-IO handshake line, cookie and version
+//! negotiation), `rpcplugin-certs` (AutoMTLS certificates and pinned rustls
+//! configurations), `rpcplugin-transport` (unix sockets and loopback TCP) and
+//! `rpcplugin-runtime` (the tonic server and client).
 //!
 //! ## Fast start
 //! Build plugins and hosts with `AWS_LC_SYS_NO_JITTER_ENTROPY=1`, set in your
@@ -81,18 +84,54 @@
 //! without it logs one `info` line naming this fix when its first random
 //! draw was slow.
 
-pub use rpcplugin_certs as certs;
-pub use rpcplugin_handshake as handshake;
-pub use rpcplugin_runtime as runtime;
-pub use rpcplugin_transport as transport;
+#![warn(unreachable_pub)]
 
-pub use rpcplugin_certs::{Identity, KeyType, PeerTrust};
+// The whole public API. Generated go-plugin protos, fuzz hooks and test
+// helpers stay in the `internal` modules of the focused crates.
 pub use rpcplugin_runtime::{
-    Broker, ChannelError, Client, ClientBuilder, ClientSet, ClientTls, Error, HealthReporter,
-    MAX_MESSAGE_SIZE, PluginChannel, PluginContext, PluginExit, PluginServer, ReattachConfig,
-    Routes, StopHandle, TlsInfo,
+    // Plugin side: serve your tonic services behind go-plugin's handshake.
+    BROKER_TIMEOUT,
+    Broker,
+    BrokerConnection,
+    BrokerListener,
+    // Host side: launch or reattach to a plugin and call it.
+    ChannelError,
+    Client,
+    ClientBuilder,
+    ClientSet,
+    ClientTls,
+    DebugServer,
+    DebugStop,
+    DialOptions,
+    // Both sides.
+    Error,
+    HclogLayer,
+    HealthReporter,
+    MAX_MESSAGE_SIZE,
+    PLUGIN_HEALTH_SERVICE,
+    PluginChannel,
+    PluginContext,
+    PluginExit,
+    PluginServer,
+    ReattachAddr,
+    ReattachConfig,
+    ResponseBody,
+    ResponseFuture,
+    Routes,
+    Runner,
+    SHUTDOWN_GRACE,
+    StopHandle,
+    TlsInfo,
+    init_plugin_logging,
 };
-pub use rpcplugin_transport::{Addr, Transport};
+// Certificates: AutoMTLS key types, manual TLS identities and trust.
+pub use rpcplugin_certs::{
+    CertError, Identity, KeyType, PeerTrust, parse_cert_pem, parse_certs_pem,
+};
+// What a handshake line carries, and the errors it can raise.
+pub use rpcplugin_handshake::{CookieError, HandshakeLine, Network, ParseError, Protocol};
+// Where a plugin listens.
+pub use rpcplugin_transport::{Addr, TransportError};
 
 /// The tonic version this crate is built on, for your services and clients.
 pub use tonic;

@@ -20,7 +20,7 @@ use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use crate::proto::plugin::grpc_broker_server::GrpcBroker;
 use crate::shutdown::Shutdown;
-use rpcplugin_transport::{Addr, ListenConfig, Listener, Transport};
+use rpcplugin_transport::{Addr, ListenConfig, Listener, Network};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -160,7 +160,7 @@ impl Broker {
         // soon as the task ends (not whenever the accept loop notices).
         let mut listen = self.inner.listen.clone();
         let own_dir = match (listen.transport, &listen.socket_dir) {
-            (Transport::Unix, None) => {
+            (Network::Unix, None) => {
                 let dir = rpcplugin_transport::private_dir(listen.socket_group.as_deref())?;
                 listen.socket_dir = Some(dir.path().to_path_buf());
                 Some(dir)
@@ -229,7 +229,7 @@ impl Broker {
         let info = self.wait_for(id, timeout).await?;
         let network = info.network.parse().map_err(|e| Error::Connect {
             addr: info.address.clone(),
-            reason: format!("broker sent an unknown network for id {id}: {e}"),
+            source: Box::new(e),
             hint: None,
         })?;
         let addr = Addr::parse(network, &info.address)?;
@@ -280,15 +280,7 @@ impl Broker {
             Ok(Ok(info)) => Ok(info),
             _ => {
                 self.lock_slots().remove(&id);
-                Err(Error::Connect {
-                    addr: format!("broker id {id}"),
-                    reason: format!(
-                        "timeout waiting for connection info for broker id {id} after {timeout:?}"
-                    ),
-                    hint: Some(
-                        "the peer did not call accept_and_serve with this id, or the broker stream is down",
-                    ),
-                })
+                Err(Error::BrokerTimeout { id, timeout })
             }
         }
     }

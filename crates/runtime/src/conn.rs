@@ -157,15 +157,13 @@ where
 {
     let connector = tls.map(TlsConnector::from);
     let connecting = async {
-        let stream = open
-            .await
-            .map_err(|err| Error::from_connect(&label, &err))?;
+        let stream = open.await.map_err(|err| Error::from_connect(&label, err))?;
         let io = secure(stream, connector, &info)
             .await
-            .map_err(|err| Error::from_connect(&label, &err))?;
+            .map_err(|err| Error::from_connect(&label, err))?;
         PluginChannel::handshake(io, label.clone())
             .await
-            .map_err(|err| Error::from_connect(&label, &err))
+            .map_err(|err| Error::from_connect(&label, err))
     };
     tokio::time::timeout(timeout, connecting)
         .await

@@ -1,17 +1,39 @@
 use rpcplugin_certs::CertError;
 use rpcplugin_handshake::{CookieError, ParseError};
 use rpcplugin_transport::TransportError;
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A failure underneath an [`Error`], kept with its type so that
+/// [`std::error::Error::source`] reaches it (downcast it to
+/// [`std::io::Error`], [`rustls::Error`], [`h2::Error`] ...).
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong serving a plugin or driving one from a host.
 ///
 /// Each message says what happened and, where there is one, what to do.
 /// Host-side variants that come from a plugin process carry the last lines
 /// the plugin wrote to stderr (`stderr_tail`), which usually name the cause.
+/// Underlying failures stay typed and are reachable through
+/// [`std::error::Error::source`].
+///
+/// `Debug` prints the message and its causes (as `Display` does, plus a
+/// `Caused by:` list for causes the message does not already quote), so
+/// `fn main() -> Result<(), rpcplugin::Error>` and `Box<dyn Error>` print
+/// something a user can act on; `{:#?}` prints the variant and its fields.
+///
+/// ```
+/// let err = rpcplugin_runtime::Error::Config("the host offers no protocol version".into());
+/// assert_eq!(
+///     format!("{err:?}"),
+///     "plugin server misconfigured: the host offers no protocol version"
+/// );
+/// assert!(format!("{err:#?}").starts_with("Config("));
+/// ```
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     // ----- plugin side -----
     /// The magic cookie did not match: this binary was not launched by its host.
@@ -132,15 +154,28 @@ pub enum Error {
         "the plugin's handshake carries a TLS certificate but TLS is off on this host; enable AutoMTLS or manual TLS"
     )]
     UnexpectedServerCert,
-    /// Dialling the plugin or the TLS handshake failed.
-    #[error("cannot connect to plugin at {addr}: {reason}{}", hint_text(.hint))]
+    /// Dialling the plugin, the TLS handshake or the HTTP/2 handshake failed.
+    #[error("cannot connect to plugin at {addr}: {}{}", cause_text(.source), hint_text(.hint))]
     Connect {
         /// The plugin's address.
         addr: String,
-        /// The error chain, joined.
-        reason: String,
+        /// What failed: an [`io::Error`] from the dial or the TLS handshake
+        /// (a [`rustls::Error`] inside it when TLS refused), an [`h2::Error`]
+        /// from the HTTP/2 handshake, or a [`ParseError`] for an address
+        /// the broker announced.
+        source: Cause,
         /// A likely cause, when one is recognised.
         hint: Option<&'static str>,
+    },
+    /// The peer did not announce the brokered server this side asked for.
+    #[error(
+        "no connection info for broker id {id} within {timeout:?}: the peer did not call accept_and_serve with this id, or the broker stream is down"
+    )]
+    BrokerTimeout {
+        /// The broker id dialled.
+        id: u32,
+        /// How long this side waited.
+        timeout: Duration,
     },
     /// Dialling the plugin did not finish in time.
     #[error("connecting to plugin at {addr} did not finish within {timeout:?}")]
@@ -173,8 +208,159 @@ pub enum Error {
         status: Option<Box<tonic::Status>>,
     },
     /// Reattaching to a running plugin failed.
-    #[error("cannot reattach to plugin: {0}")]
-    Reattach(String),
+    #[error("cannot reattach to plugin{}: {}", pid_text(.pid), cause_text(.source))]
+    Reattach {
+        /// The plugin's process id, from the reattach configuration.
+        pid: u32,
+        /// Why: the configuration's address is unusable (a [`ParseError`]
+        /// or [`TransportError`]), or connecting failed (an [`Error`]).
+        source: Cause,
+    },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return self.fields(f);
+        }
+        let message = self.to_string();
+        f.write_str(&message)?;
+        let mut source = std::error::Error::source(self);
+        let mut first = true;
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                f.write_str(if first { "\n\nCaused by:" } else { "" })?;
+                write!(f, "\n    {text}")?;
+                first = false;
+            }
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    /// The variant and its fields, for `{:#?}`.
+    fn fields(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Cookie(e) => f.debug_tuple("Cookie").field(e).finish(),
+            Error::Config(e) => f.debug_tuple("Config").field(e).finish(),
+            Error::ClientCertEnv(e) => f.debug_tuple("ClientCertEnv").field(e).finish(),
+            Error::Io { context, source } => f
+                .debug_struct("Io")
+                .field("context", context)
+                .field("source", source)
+                .finish(),
+            Error::Serve(e) => f.debug_tuple("Serve").field(e).finish(),
+            Error::Transport(e) => f.debug_tuple("Transport").field(e).finish(),
+            Error::Certs(e) => f.debug_tuple("Certs").field(e).finish(),
+            Error::ChecksumMismatch {
+                path,
+                expected,
+                actual,
+            } => f
+                .debug_struct("ChecksumMismatch")
+                .field("path", path)
+                .field("expected", expected)
+                .field("actual", actual)
+                .finish(),
+            Error::Spawn { command, source } => f
+                .debug_struct("Spawn")
+                .field("command", command)
+                .field("source", source)
+                .finish(),
+            Error::StartTimeout {
+                timeout,
+                stderr_tail,
+            } => f
+                .debug_struct("StartTimeout")
+                .field("timeout", timeout)
+                .field("stderr_tail", stderr_tail)
+                .finish(),
+            Error::PluginExited {
+                status,
+                stderr_tail,
+            } => f
+                .debug_struct("PluginExited")
+                .field("status", status)
+                .field("stderr_tail", stderr_tail)
+                .finish(),
+            Error::CookieRejected { stderr_tail } => f
+                .debug_struct("CookieRejected")
+                .field("stderr_tail", stderr_tail)
+                .finish(),
+            Error::InvalidHandshake {
+                source,
+                stderr_tail,
+            } => f
+                .debug_struct("InvalidHandshake")
+                .field("source", source)
+                .field("stderr_tail", stderr_tail)
+                .finish(),
+            Error::IncompatibleCoreVersion { plugin, host } => f
+                .debug_struct("IncompatibleCoreVersion")
+                .field("plugin", plugin)
+                .field("host", host)
+                .finish(),
+            Error::IncompatibleVersion { plugin, host } => f
+                .debug_struct("IncompatibleVersion")
+                .field("plugin", plugin)
+                .field("host", host)
+                .finish(),
+            Error::UnsupportedProtocol { protocol } => f
+                .debug_struct("UnsupportedProtocol")
+                .field("protocol", protocol)
+                .finish(),
+            Error::MissingServerCert => f.write_str("MissingServerCert"),
+            Error::UnexpectedServerCert => f.write_str("UnexpectedServerCert"),
+            Error::Connect { addr, source, hint } => f
+                .debug_struct("Connect")
+                .field("addr", addr)
+                .field("source", source)
+                .field("hint", hint)
+                .finish(),
+            Error::BrokerTimeout { id, timeout } => f
+                .debug_struct("BrokerTimeout")
+                .field("id", id)
+                .field("timeout", timeout)
+                .finish(),
+            Error::ConnectTimeout { addr, timeout } => f
+                .debug_struct("ConnectTimeout")
+                .field("addr", addr)
+                .field("timeout", timeout)
+                .finish(),
+            Error::Unhealthy(e) => f.debug_tuple("Unhealthy").field(e).finish(),
+            Error::Rpc { status, hint } => f
+                .debug_struct("Rpc")
+                .field("status", status)
+                .field("hint", hint)
+                .finish(),
+            Error::PluginGone {
+                exit,
+                stderr_tail,
+                status,
+            } => f
+                .debug_struct("PluginGone")
+                .field("exit", exit)
+                .field("stderr_tail", stderr_tail)
+                .field("status", status)
+                .finish(),
+            Error::Reattach { pid, source } => f
+                .debug_struct("Reattach")
+                .field("pid", pid)
+                .field("source", source)
+                .finish(),
+        }
+    }
+}
+
+fn cause_text(source: &Cause) -> String {
+    chain(&**source)
+}
+
+fn pid_text(pid: &u32) -> String {
+    format!(" (process {pid}: is it still running?)")
 }
 
 fn tail(stderr_tail: &str) -> String {
@@ -345,15 +531,12 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl Error {
-    pub(crate) fn from_connect(
-        addr: &dyn std::fmt::Display,
-        err: &(dyn std::error::Error + 'static),
-    ) -> Error {
-        let reason = chain(err);
-        let hint = typed_hint(err, Stage::Connect);
+    pub(crate) fn from_connect(addr: &dyn fmt::Display, err: impl Into<Cause>) -> Error {
+        let source = err.into();
+        let hint = typed_hint(&*source, Stage::Connect);
         Error::Connect {
             addr: addr.to_string(),
-            reason,
+            source,
             hint,
         }
     }
@@ -436,6 +619,87 @@ mod tests {
             Error::from_status(tonic::Status::internal("all good")),
             Error::Rpc { hint: None, .. }
         ));
+    }
+
+    fn tcp_addr() -> rpcplugin_transport::Addr {
+        rpcplugin_transport::Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 10000)))
+    }
+
+    #[test]
+    fn a_connect_failure_keeps_its_typed_cause() {
+        use rustls::AlertDescription as Alert;
+        let tls = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(Alert::BadCertificate),
+        );
+        let err = Error::from_connect(&tcp_addr(), tls);
+        let source = std::error::Error::source(&err).expect("a source");
+        let io = source.downcast_ref::<io::Error>().expect("the io::Error");
+        let rustls = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+        assert_eq!(
+            rustls,
+            Some(&rustls::Error::AlertReceived(Alert::BadCertificate))
+        );
+        assert!(matches!(
+            err,
+            Error::Connect {
+                hint: Some(cause::WRONG_CERT),
+                ..
+            }
+        ));
+
+        // An HTTP/2 handshake failure stays an h2::Error.
+        let err = Error::from_connect(&tcp_addr(), h2::Error::from(h2::Reason::PROTOCOL_ERROR));
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(source.downcast_ref::<h2::Error>().is_some(), "{err:?}");
+    }
+
+    #[test]
+    fn debug_is_the_message_and_its_causes() {
+        let spawn = Error::Spawn {
+            command: "./missing-plugin".into(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        // The message already quotes its cause: nothing more to list.
+        assert_eq!(format!("{spawn:?}"), spawn.to_string());
+        assert!(format!("{spawn:#?}").starts_with("Spawn {"));
+
+        let reattach = Error::Reattach {
+            pid: 4242,
+            source: Box::new(Error::from_connect(
+                &tcp_addr(),
+                io::Error::from(io::ErrorKind::ConnectionRefused),
+            )),
+        };
+        let text = format!("{reattach:?}");
+        assert!(
+            text.starts_with("cannot reattach to plugin (process 4242: is it still running?): cannot connect to plugin at 127.0.0.1:10000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("likely cause: the plugin is no longer listening"),
+            "{text}"
+        );
+        assert!(!text.contains("Reattach {"), "{text}");
+        // The cause is the connect error itself, typed.
+        let source = std::error::Error::source(&reattach).expect("a source");
+        assert!(matches!(
+            source.downcast_ref::<Error>(),
+            Some(Error::Connect { .. })
+        ));
+    }
+
+    #[test]
+    fn causes_the_message_does_not_quote_are_listed() {
+        let err = Error::PluginGone {
+            exit: crate::client::PluginExit::Stopped,
+            stderr_tail: String::new(),
+            status: Some(Box::new(tonic::Status::unavailable("connection closed"))),
+        };
+        let text = format!("{err:?}");
+        let (message, causes) = text.split_once("\n\nCaused by:\n    ").expect(&text);
+        assert_eq!(message, err.to_string());
+        assert!(causes.contains("connection closed"), "{text}");
     }
 
     #[test]

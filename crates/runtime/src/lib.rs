@@ -14,6 +14,8 @@
 //! `AWS_LC_SYS_NO_JITTER_ENTROPY=1` (for example in `.cargo/config.toml`
 //! under `[env]`) to seed from the operating system instead.
 
+#![warn(unreachable_pub)]
+
 mod authority;
 mod broker;
 mod channel;
@@ -26,25 +28,45 @@ mod logging;
 mod mux;
 mod parent;
 mod process;
-pub mod proto;
+mod proto;
 mod reattach;
 mod rlimit;
 mod server;
 mod services;
 mod shutdown;
 mod stdio;
+mod unimplemented;
 
 pub use broker::{BROKER_TIMEOUT, Broker, BrokerConnection, BrokerListener, DialOptions};
 pub use channel::{ChannelError, PluginChannel, ResponseBody, ResponseFuture};
 pub use client::{Client, ClientBuilder, ClientSet, ClientTls, PluginExit, Runner, StopHandle};
 pub use conn::{MAX_MESSAGE_SIZE, TlsInfo};
 pub use error::Error;
-pub use logging::{HclogLayer, StderrLine, init_plugin_logging, parse_stderr_line};
+pub use logging::{HclogLayer, init_plugin_logging};
 pub use reattach::{ReattachAddr, ReattachConfig};
 pub use server::{DebugServer, DebugStop, PluginContext, PluginServer, SHUTDOWN_GRACE};
 pub use services::{HealthReporter, PLUGIN_HEALTH_SERVICE};
 
 pub use tonic::service::Routes;
 
+/// Hooks for this workspace's fuzz targets, tests and tools, outside the
+/// supported API: they may change in any release.
+///
+/// - [`proto`](internal::proto): the generated code of go-plugin's own
+///   services (`plugin.GRPCController`, `GRPCBroker`, `GRPCStdio`) and of
+///   `grpc.health.v1`, which the reliability suite calls directly to play a
+///   misbehaving host;
+/// - [`fuzz_authority_filter`](internal::fuzz_authority_filter) and
+///   [`parse_stderr_line`](internal::parse_stderr_line): the parsers the
+///   `authority_filter` and `stderr_line` fuzz targets and the property
+///   tests of `rpcplugin-tests` drive.
 #[doc(hidden)]
-pub use authority::fuzz_authority_filter;
+pub mod internal {
+    pub use crate::authority::fuzz_authority_filter;
+    pub use crate::logging::{StderrLine, parse_stderr_line};
+
+    /// Generated code for go-plugin's internal services and gRPC health.
+    pub mod proto {
+        pub use crate::proto::{health, plugin};
+    }
+}

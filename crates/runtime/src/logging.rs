@@ -208,7 +208,7 @@ pub struct StderrLine {
 /// handled as text here.
 ///
 /// ```
-/// use rpcplugin_runtime::parse_stderr_line;
+/// use rpcplugin_runtime::internal::parse_stderr_line;
 /// use tracing::Level;
 /// let line = parse_stderr_line(r#"{"@level":"warn","@message":"low disk","@timestamp":"2026-03-01T12:00:00.123456Z","free":3}"#, false);
 /// assert_eq!(line.level, Level::WARN);

@@ -65,10 +65,16 @@ impl ReattachConfig {
 
     /// The address to dial.
     pub fn addr(&self) -> Result<Addr, crate::Error> {
-        let network: Network = self.addr.network.parse().map_err(|e| {
-            crate::Error::Reattach(format!("bad Addr.Network {:?}: {e}", self.addr.network))
-        })?;
-        Ok(Addr::parse(network, &self.addr.string)?)
+        let reattach = |source: Box<dyn std::error::Error + Send + Sync>| crate::Error::Reattach {
+            pid: self.pid,
+            source,
+        };
+        let network: Network = self
+            .addr
+            .network
+            .parse()
+            .map_err(|e| reattach(Box::new(e)))?;
+        Addr::parse(network, &self.addr.string).map_err(|e| reattach(Box::new(e)))
     }
 
     /// The value of `TF_REATTACH_PROVIDERS` for one provider `source`

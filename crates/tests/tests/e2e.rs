@@ -38,6 +38,9 @@ mod reattach;
 #[path = "e2e/failures.rs"]
 mod failures;
 
+#[path = "e2e/errors.rs"]
+mod errors;
+
 #[path = "e2e/in_process.rs"]
 mod in_process;
 

@@ -14,9 +14,11 @@
 
 use base64::Engine as _;
 use proptest::prelude::*;
-use rpcplugin::certs::{cert_key_type, parse_cert_pem, parse_certs_pem};
-use rpcplugin::runtime::{HclogLayer, ReattachConfig, fuzz_authority_filter, parse_stderr_line};
 use rpcplugin::{Addr, Identity, KeyType};
+use rpcplugin::{HclogLayer, ReattachConfig};
+use rpcplugin::{parse_cert_pem, parse_certs_pem};
+use rpcplugin_certs::cert_key_type;
+use rpcplugin_runtime::internal::{fuzz_authority_filter, parse_stderr_line};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use tracing::Level;

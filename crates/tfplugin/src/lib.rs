@@ -26,6 +26,8 @@
 //! assert!(diag::has_errors(&diagnostics));
 //! ```
 
+#![warn(unreachable_pub)]
+
 pub mod diag;
 pub mod types;
 mod value;

@@ -38,6 +38,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod addr;
 mod error;
 mod listener;
@@ -47,7 +49,7 @@ mod unix;
 
 pub use addr::Addr;
 pub use error::TransportError;
-pub use listener::{ListenConfig, Listener, Transport};
+pub use listener::{ListenConfig, Listener};
 pub use stream::{Stream, dial};
 #[cfg(unix)]
 pub use unix::{private_dir, private_dir_in};

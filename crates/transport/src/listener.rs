@@ -1,47 +1,9 @@
 use crate::{Addr, Stream, TransportError};
+use rpcplugin_handshake::Network;
 use rpcplugin_handshake::env;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-
-/// Which kind of listener a plugin binds.
-///
-/// ```
-/// use rpcplugin_transport::Transport;
-/// assert_eq!("tcp".parse::<Transport>().unwrap(), Transport::Tcp);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(unix, derive(Default))]
-pub enum Transport {
-    /// A unix domain socket (the default on every platform that has them).
-    #[cfg_attr(unix, default)]
-    Unix,
-    /// TCP on 127.0.0.1 (what go-plugin uses on Windows).
-    Tcp,
-}
-
-#[cfg(not(unix))]
-impl Default for Transport {
-    fn default() -> Self {
-        Transport::Tcp
-    }
-}
-
-impl std::str::FromStr for Transport {
-    type Err = TransportError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "unix" => Ok(Transport::Unix),
-            "tcp" => Ok(Transport::Tcp),
-            _ => Err(TransportError::InvalidAddress {
-                network: "transport",
-                address: s.to_owned(),
-                reason: "expected `unix` or `tcp`".into(),
-            }),
-        }
-    }
-}
 
 /// How a plugin binds its listener.
 ///
@@ -49,10 +11,10 @@ impl std::str::FromStr for Transport {
 /// set the fields directly.
 ///
 /// ```
-/// use rpcplugin_transport::{ListenConfig, Transport};
+/// use rpcplugin_transport::{ListenConfig, Network};
 ///
 /// let vars = [("PLUGIN_MIN_PORT", "10000"), ("PLUGIN_MAX_PORT", "25000")];
-/// let cfg = ListenConfig::from_lookup(Transport::Tcp, |k| {
+/// let cfg = ListenConfig::from_lookup(Network::Tcp, |k| {
 ///     vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
 /// })
 /// .unwrap();
@@ -60,8 +22,8 @@ impl std::str::FromStr for Transport {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListenConfig {
-    /// Unix socket or TCP.
-    pub transport: Transport,
+    /// Unix socket or TCP (default: unix sockets where the platform has them).
+    pub transport: Network,
     /// Directory for unix sockets (`PLUGIN_UNIX_SOCKET_DIR`). When `None` a
     /// private directory is created under the OS temp dir and removed with
     /// the listener.
@@ -80,11 +42,11 @@ impl ListenConfig {
     /// Reads the go-plugin variables from this process's environment.
     ///
     /// ```
-    /// use rpcplugin_transport::{ListenConfig, Transport};
-    /// let cfg = ListenConfig::from_env(Transport::Unix).unwrap();
-    /// assert_eq!(cfg.transport, Transport::Unix);
+    /// use rpcplugin_transport::{ListenConfig, Network};
+    /// let cfg = ListenConfig::from_env(Network::Unix).unwrap();
+    /// assert_eq!(cfg.transport, Network::Unix);
     /// ```
-    pub fn from_env(transport: Transport) -> Result<ListenConfig, TransportError> {
+    pub fn from_env(transport: Network) -> Result<ListenConfig, TransportError> {
         Self::from_lookup(transport, |name| std::env::var(name).ok())
     }
 
@@ -93,7 +55,7 @@ impl ListenConfig {
     /// An absent or empty variable counts as unset. A port that is not a
     /// number, or a minimum above the maximum, is an error (as in go-plugin).
     pub fn from_lookup(
-        transport: Transport,
+        transport: Network,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<ListenConfig, TransportError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
@@ -106,7 +68,7 @@ impl ListenConfig {
             }
         };
         let (min_port, max_port) = (port(env::PLUGIN_MIN_PORT)?, port(env::PLUGIN_MAX_PORT)?);
-        if transport == Transport::Tcp && min_port > max_port {
+        if transport == Network::Tcp && min_port > max_port {
             return Err(TransportError::PortRange(format!(
                 "PLUGIN_MIN_PORT ({min_port}) is above PLUGIN_MAX_PORT ({max_port})"
             )));
@@ -145,8 +107,8 @@ impl Listener {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), rpcplugin_transport::TransportError> {
-    /// use rpcplugin_transport::{ListenConfig, Listener, Transport, Network};
-    /// let cfg = ListenConfig { transport: Transport::Tcp, ..Default::default() };
+    /// use rpcplugin_transport::{ListenConfig, Listener, Network};
+    /// let cfg = ListenConfig { transport: Network::Tcp, ..Default::default() };
     /// let listener = Listener::bind(&cfg)?;
     /// assert_eq!(listener.local_addr().network(), Network::Tcp);
     /// # Ok(()) }
@@ -154,7 +116,7 @@ impl Listener {
     pub fn bind(config: &ListenConfig) -> Result<Listener, TransportError> {
         match config.transport {
             #[cfg(unix)]
-            Transport::Unix => {
+            Network::Unix => {
                 let (std_listener, path, cleanup) = crate::unix::bind(config)?;
                 let listener =
                     tokio::net::UnixListener::from_std(std_listener).map_err(|source| {
@@ -173,8 +135,8 @@ impl Listener {
                 })
             }
             #[cfg(not(unix))]
-            Transport::Unix => Err(TransportError::Unsupported("unix sockets")),
-            Transport::Tcp => bind_tcp(config.min_port, config.max_port),
+            Network::Unix => Err(TransportError::Unsupported("unix sockets")),
+            Network::Tcp => bind_tcp(config.min_port, config.max_port),
         }
     }
 
@@ -245,15 +207,15 @@ mod tests {
 
     #[test]
     fn env_ports() {
-        let cfg = ListenConfig::from_lookup(Transport::Tcp, lookup(&[])).unwrap();
+        let cfg = ListenConfig::from_lookup(Network::Tcp, lookup(&[])).unwrap();
         assert_eq!((cfg.min_port, cfg.max_port), (0, 0));
         let err = ListenConfig::from_lookup(
-            Transport::Tcp,
+            Network::Tcp,
             lookup(&[("PLUGIN_MIN_PORT", "20"), ("PLUGIN_MAX_PORT", "10")]),
         )
         .unwrap_err();
         assert!(err.to_string().contains("above PLUGIN_MAX_PORT"), "{err}");
-        let err = ListenConfig::from_lookup(Transport::Tcp, lookup(&[("PLUGIN_MIN_PORT", "x")]))
+        let err = ListenConfig::from_lookup(Network::Tcp, lookup(&[("PLUGIN_MIN_PORT", "x")]))
             .unwrap_err();
         assert!(err.to_string().contains("not a port number"), "{err}");
     }
@@ -261,7 +223,7 @@ mod tests {
     #[test]
     fn env_socket_settings() {
         let cfg = ListenConfig::from_lookup(
-            Transport::Unix,
+            Network::Unix,
             lookup(&[
                 ("PLUGIN_UNIX_SOCKET_DIR", "/run/x"),
                 ("PLUGIN_UNIX_SOCKET_GROUP", ""),

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 
-use rpcplugin_transport::{Addr, ListenConfig, Listener, Network, Transport, TransportError, dial};
+use rpcplugin_transport::{Addr, ListenConfig, Listener, Network, TransportError, dial};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -116,7 +116,7 @@ async fn long_socket_dir_is_refused_before_binding() {
 #[tokio::test]
 async fn tcp_binds_loopback_and_scans_upward() {
     let first = Listener::bind(&ListenConfig {
-        transport: Transport::Tcp,
+        transport: Network::Tcp,
         ..Default::default()
     })
     .unwrap();
@@ -130,7 +130,7 @@ async fn tcp_binds_loopback_and_scans_upward() {
         return;
     };
     let second = Listener::bind(&ListenConfig {
-        transport: Transport::Tcp,
+        transport: Network::Tcp,
         min_port: port,
         max_port: max,
         ..Default::default()
@@ -151,7 +151,7 @@ async fn tcp_binds_loopback_and_scans_upward() {
 #[tokio::test]
 async fn tcp_range_fully_taken_is_an_error() {
     let taken = Listener::bind(&ListenConfig {
-        transport: Transport::Tcp,
+        transport: Network::Tcp,
         ..Default::default()
     })
     .unwrap();
@@ -159,7 +159,7 @@ async fn tcp_range_fully_taken_is_an_error() {
         panic!("expected tcp")
     };
     let err = Listener::bind(&ListenConfig {
-        transport: Transport::Tcp,
+        transport: Network::Tcp,
         min_port: sock.port(),
         max_port: sock.port(),
         ..Default::default()

@@ -8,8 +8,8 @@
 //! ```
 
 use anyhow::{Context, Result, bail};
-use rpcplugin::certs::{self, Identity, KeyType, PeerTrust};
 use rpcplugin_bench::Latencies;
+use rpcplugin_certs::{self as certs, Identity, KeyType, PeerTrust};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};

@@ -4,10 +4,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use rpcplugin_certs::internal::{client_config_with_versions, server_config_with_versions};
 use rpcplugin_certs::{
     CertError, Identity, KeyType, PeerTrust, PinnedServerCertVerifier, cert_key_type,
-    client_config, client_config_with_versions, parse_cert_pem, server_config,
-    server_config_with_versions,
+    client_config, parse_cert_pem, server_config,
 };
 use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;

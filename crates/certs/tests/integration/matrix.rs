@@ -1,9 +1,8 @@
 //! Every key type as server against every key type as client, mutual
 //! pinning, on TLS 1.2 and TLS 1.3, with ALPN h2.
 
-use rpcplugin_certs::{
-    KeyType, PeerTrust, client_config_with_versions, server_config_with_versions,
-};
+use rpcplugin_certs::internal::{client_config_with_versions, server_config_with_versions};
+use rpcplugin_certs::{KeyType, PeerTrust};
 
 use crate::support::{Transport, VERSIONS, handshake, identity, only};
 

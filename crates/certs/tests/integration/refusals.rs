@@ -1,10 +1,8 @@
 //! Peers that must be refused, on both sides, without hanging.
 
 use rcgen::{CertificateParams, KeyPair};
-use rpcplugin_certs::{
-    CertError, Identity, KeyType, PeerTrust, client_config, client_config_with_versions,
-    server_config, server_config_with_versions,
-};
+use rpcplugin_certs::internal::{client_config_with_versions, server_config_with_versions};
+use rpcplugin_certs::{CertError, Identity, KeyType, PeerTrust, client_config, server_config};
 use rustls::CertificateError;
 
 use crate::support::{

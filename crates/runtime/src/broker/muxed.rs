@@ -44,19 +44,14 @@ impl Broker {
         let label = || format!("multiplexed broker id {id}");
         let refused = |reason: String| Error::Connect {
             addr: label(),
-            reason,
+            source: reason.into(),
             hint: Some("the peer has not called accept_and_serve with this id"),
         };
         let stream = {
             let _one_at_a_time = mux.dial_lock().await;
             self.send(knock(id, false, String::new()));
-            let ack = self.wait_for(id, timeout).await.map_err(|_| Error::Connect {
-                addr: label(),
-                reason: format!(
-                    "timeout waiting for multiplexing knock handshake on id {id} after {timeout:?}"
-                ),
-                hint: Some("the peer did not answer the knock: is the broker stream up?"),
-            })?;
+            // A knock nobody answers is the broker timeout of this id.
+            let ack = self.wait_for(id, timeout).await?;
             match ack.knock {
                 Some(k) if k.knock && k.ack && k.error.is_empty() => {}
                 Some(k) if k.knock && k.ack => {
@@ -70,7 +65,7 @@ impl Broker {
             }
             mux.open()
                 .await
-                .map_err(|err| Error::from_connect(&label(), &err))?
+                .map_err(|err| Error::from_connect(&label(), err))?
         };
         let tls = self.inner.tls.as_ref().map(|t| t.client.clone());
         conn::connect_over(

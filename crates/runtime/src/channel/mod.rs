@@ -212,6 +212,7 @@ async fn exchange(
     limit: Option<usize>,
 ) -> Result<Response<ResponseBody>, Status> {
     let (head, body) = req.into_parts();
+    let uri = head.uri.clone();
     let end_of_stream = http_body::Body::is_end_stream(&body);
     poll_fn(|cx| send.poll_ready(cx))
         .await
@@ -220,7 +221,7 @@ async fn exchange(
         .send_request(Request::from_parts(head, ()), end_of_stream)
         .map_err(|err| conn.call_failed(err))?;
     let mut pump = (!end_of_stream).then(|| Pump::new(body, stream));
-    let head = poll_fn(|cx| {
+    let mut head = poll_fn(|cx| {
         if let Some(sending) = &mut pump
             && sending.poll_unpin(cx).is_ready()
         {
@@ -233,6 +234,7 @@ async fn exchange(
     if let Some(rest) = pump {
         tokio::spawn(rest);
     }
+    crate::unimplemented::name_the_call(uri.path(), head.headers_mut());
     Ok(head.map(|recv| ResponseBody::new(recv, conn, limit)))
 }
 

@@ -54,7 +54,7 @@ async fn dial_session(addr: &Addr, shutdown: Shutdown, timeout: Duration) -> Res
             addr: addr.to_string(),
             timeout,
         })?
-        .map_err(|err| Error::from_connect(addr, &err))?;
+        .map_err(|err| Error::from_connect(addr, err))?;
     let mux = Muxer::new(Role::Host);
     mux.attach(stream, shutdown);
     Ok(mux)

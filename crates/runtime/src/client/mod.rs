@@ -7,6 +7,7 @@
 //! dial), `relay` (logs, stdio, broker streams), `exit` (the process
 //! watcher that reaps and reports the exit).
 
+mod assemble;
 mod builder;
 mod connect;
 mod exit;
@@ -30,9 +31,9 @@ use crate::proto::health::health_client::HealthClient;
 use crate::reattach::ReattachConfig;
 use crate::services::PLUGIN_HEALTH_SERVICE;
 use crate::shutdown::Shutdown;
-use connect::Connected;
+use assemble::Parts;
 use exit::{ExitWatch, KILL_BOUND, WatchLabel};
-use relay::{Sink, Tail};
+use relay::Tail;
 use rpcplugin_handshake::HandshakeLine;
 use rpcplugin_transport::{Addr, ListenConfig};
 use std::path::Path;
@@ -112,41 +113,6 @@ impl Client {
     /// Starts configuring a plugin launch.
     pub fn builder(command: impl AsRef<Path>) -> ClientBuilder {
         ClientBuilder::new(command)
-    }
-
-    fn assemble(
-        connected: Connected,
-        (watch, socket_dir): (ExitWatch, Option<tempfile::TempDir>),
-        tail: Tail,
-        mut tasks: Vec<JoinHandle<()>>,
-        shutdown: Shutdown,
-        stops: Stops,
-        sinks: (Option<Sink>, Option<Sink>),
-    ) -> Client {
-        let Connected {
-            handshake,
-            addr,
-            channel,
-            broker,
-            tls_info,
-        } = connected;
-        tasks.extend(relay::spawn_streams(&channel, &broker, &shutdown, sinks));
-        Client {
-            watch,
-            launched: true,
-            socket_dir,
-            stopped: false,
-            addr,
-            version: handshake.app_version,
-            channel,
-            broker,
-            tls_info,
-            tail,
-            tasks,
-            shutdown,
-            stops,
-            handshake: Some(handshake),
-        }
     }
 
     /// The host half of [`crate::PluginServer::start_in_process`].
@@ -240,24 +206,17 @@ impl Client {
                 tail: tail.clone(),
             },
         );
-        let tasks = Vec::from(relay::spawn_streams(
-            &channel.0,
-            &broker,
-            &shutdown,
-            (None, None),
-        ));
-        Ok(Client {
+        Ok(Client::from_parts(Parts {
             watch,
             launched: false,
             socket_dir: None,
-            stopped: false,
             addr,
             version: config.protocol_version,
             channel: channel.0,
             broker,
             tls_info: channel.1,
             tail,
-            tasks,
+            tasks: Vec::new(),
             shutdown,
             stops: Stops {
                 shutdown_timeout: Duration::from_secs(1),
@@ -265,7 +224,8 @@ impl Client {
                 keep_running: config.test,
             },
             handshake: None,
-        })
+            sinks: (None, None),
+        }))
     }
 
     async fn dial_reattached(
@@ -281,7 +241,10 @@ impl Client {
             Duration::from_secs(10),
         )
         .await
-        .map_err(|err| Error::Reattach(format!("{err} (is process {pid} still running?)")))?;
+        .map_err(|err| Error::Reattach {
+            pid,
+            source: Box::new(err),
+        })?;
         let tls_info = info.lock().ok().and_then(|i| i.clone());
         Ok((channel, tls_info))
     }

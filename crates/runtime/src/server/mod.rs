@@ -22,7 +22,7 @@ use options::ServerOptions;
 use prepare::HostOffer;
 use rpcplugin_certs::{Identity, KeyType, PeerTrust};
 use rpcplugin_handshake::{MagicCookie, env};
-use rpcplugin_transport::Transport;
+use rpcplugin_transport::Network;
 use serve::{announce, ignore_sigint, non_empty_env, run_server};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -88,7 +88,7 @@ struct ManualTls {
 pub struct PluginServer {
     cookie: MagicCookie,
     versions: BTreeMap<u32, ServiceFactory>,
-    transport: Transport,
+    transport: Network,
     key_type: KeyType,
     manual_tls: Option<ManualTls>,
     capture_stdio: bool,
@@ -112,7 +112,7 @@ impl PluginServer {
         PluginServer {
             cookie: MagicCookie::new(cookie_key, cookie_value),
             versions: BTreeMap::new(),
-            transport: Transport::default(),
+            transport: Network::default(),
             key_type: KeyType::default(),
             manual_tls: None,
             capture_stdio: true,
@@ -133,7 +133,7 @@ impl PluginServer {
     }
 
     /// Unix socket (default) or TCP on 127.0.0.1.
-    pub fn transport(mut self, transport: Transport) -> Self {
+    pub fn transport(mut self, transport: Network) -> Self {
         self.transport = transport;
         self
     }

@@ -16,7 +16,7 @@ use crate::shutdown::Shutdown;
 use crate::stdio::StdioService;
 use rpcplugin_certs::{Identity, PeerTrust};
 use rpcplugin_handshake::{self as handshake, HandshakeLine, Protocol, env};
-use rpcplugin_transport::{ListenConfig, Listener, Transport};
+use rpcplugin_transport::{ListenConfig, Listener, Network};
 use std::sync::Mutex;
 
 /// What the host asked for, as go-plugin passes it in the environment.
@@ -35,7 +35,7 @@ pub(crate) struct HostOffer {
 }
 
 impl HostOffer {
-    pub(crate) fn from_env(transport: Transport, capture_stdio: bool) -> Result<HostOffer, Error> {
+    pub(crate) fn from_env(transport: Network, capture_stdio: bool) -> Result<HostOffer, Error> {
         Ok(HostOffer {
             versions: std::env::var(env::PLUGIN_PROTOCOL_VERSIONS).unwrap_or_default(),
             client_cert_pem: super::serve::non_empty_env(env::PLUGIN_CLIENT_CERT),

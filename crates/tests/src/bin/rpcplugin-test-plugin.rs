@@ -8,15 +8,15 @@
 //! `RPCPLUGIN_KV_SERVER_KEY_TYPE`, `RPCPLUGIN_KV_TLS_{CERT,KEY,CA}`) work
 //! here too.
 
-use rpcplugin::handshake::env;
-use rpcplugin::runtime::HealthReporter;
-use rpcplugin::transport::{ListenConfig, Listener};
-use rpcplugin::{Identity, KeyType, PeerTrust, PluginContext, PluginServer, Routes, Transport};
+use rpcplugin::HealthReporter;
+use rpcplugin::{Identity, KeyType, Network, PeerTrust, PluginContext, PluginServer, Routes};
+use rpcplugin_handshake::env;
 use rpcplugin_kv::MemoryKv;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::kv_server::Kv;
 use rpcplugin_kv::proto::{Empty, GetRequest, GetResponse, PutRequest};
 use rpcplugin_tests::{COOKIE_KEY, COOKIE_VALUE, MODE_ENV, REPORT_ENV, Report, keys, mode};
+use rpcplugin_transport::{ListenConfig, Listener};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -79,12 +79,12 @@ fn run(mode: &str) -> Result<ExitCode, BoxError> {
             Ok(server(false)?.run())
         }
         mode::BAD_DER_CERT => {
-            let line = rpcplugin::handshake::HandshakeLine {
+            let line = rpcplugin_handshake::HandshakeLine {
                 core_version: 1,
                 app_version: 1,
-                network: rpcplugin::transport::Network::Unix,
+                network: rpcplugin::Network::Unix,
                 address: "/nonexistent/plugin".into(),
-                protocol: rpcplugin::handshake::Protocol::Grpc,
+                protocol: rpcplugin_handshake::Protocol::Grpc,
                 server_cert: Some(b"not a DER certificate ".repeat(30)),
                 multiplex: None,
             };
@@ -147,7 +147,7 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
     let mut server = PluginServer::new(COOKIE_KEY, COOKIE_VALUE).version(1, move |ctx| {
         if unhealthy {
             ctx.health()
-                .set_serving(rpcplugin::runtime::PLUGIN_HEALTH_SERVICE, false);
+                .set_serving(rpcplugin::PLUGIN_HEALTH_SERVICE, false);
         }
         let kv = TestKv {
             store: MemoryKv::default(),
@@ -160,7 +160,7 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
         )
     });
     if let Some(transport) = var(rpcplugin_tests::TRANSPORT_ENV) {
-        server = server.transport(transport.parse::<Transport>()?);
+        server = server.transport(transport.parse::<Network>()?);
     }
     if let Some(ms) = var(rpcplugin_tests::BROKER_TIMEOUT_ENV) {
         server = server.broker_timeout(std::time::Duration::from_millis(ms.parse()?));
@@ -174,7 +174,7 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
         var(rpcplugin_tests::TLS_CA_ENV),
     ) {
         let identity = Identity::from_files(cert.as_ref(), key.as_ref())?;
-        let roots = rpcplugin::certs::parse_certs_pem(&std::fs::read(&ca)?)?;
+        let roots = rpcplugin::parse_certs_pem(&std::fs::read(&ca)?)?;
         server = server.manual_tls(identity, PeerTrust::Roots(roots));
     }
     Ok(server)
@@ -218,15 +218,15 @@ fn hang() -> Result<ExitCode, BoxError> {
 /// another: the host must refuse the connection.
 fn wrong_cert() -> Result<ExitCode, BoxError> {
     let host_pem = var(env::PLUGIN_CLIENT_CERT).ok_or("PLUGIN_CLIENT_CERT is not set")?;
-    let host_cert = rpcplugin::certs::parse_cert_pem(host_pem.as_bytes())?;
+    let host_cert = rpcplugin::parse_cert_pem(host_pem.as_bytes())?;
     let presented = Identity::generate(KeyType::EcP256)?;
     let announced = Identity::generate(KeyType::EcP256)?;
-    let config = rpcplugin::certs::server_config(&presented, PeerTrust::Pinned(host_cert))?;
+    let config = rpcplugin_certs::server_config(&presented, PeerTrust::Pinned(host_cert))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = Listener::bind(&ListenConfig::from_env(Transport::Unix)?)?;
+        let listener = Listener::bind(&ListenConfig::from_env(Network::Unix)?)?;
         let addr = listener.local_addr();
         announce(&format!(
             "1|1|{}|{addr}|grpc|{}\n",
@@ -337,7 +337,7 @@ impl Kv for TestKv {
             }
             keys::HEALTH => self
                 .health()
-                .set_serving(rpcplugin::runtime::PLUGIN_HEALTH_SERVICE, text == "serving"),
+                .set_serving(rpcplugin::PLUGIN_HEALTH_SERVICE, text == "serving"),
             keys::EXIT => std::process::exit(text.trim().parse().unwrap_or(1)),
             keys::ABORT => std::process::abort(),
             #[allow(clippy::panic)]
@@ -363,7 +363,7 @@ fn exit_after_handshake() -> Result<ExitCode, BoxError> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = Listener::bind(&ListenConfig::from_env(Transport::Unix)?)?;
+        let listener = Listener::bind(&ListenConfig::from_env(Network::Unix)?)?;
         let addr = listener.local_addr();
         let cert = match var(env::PLUGIN_CLIENT_CERT) {
             Some(_) => Identity::generate(KeyType::EcP256)?.cert_base64(),

@@ -2,8 +2,8 @@
 //! and leaves no process or socket directory behind.
 
 use crate::support::{FAILURE_BUDGET, Scratch, builder};
-use rpcplugin::handshake::ParseError;
-use rpcplugin::{ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin::{CertError, ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin_handshake::ParseError;
 use rpcplugin_tests::{COOKIE_KEY, mode};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -158,8 +158,16 @@ async fn plugin_presents_another_certificate_than_announced() {
     let scratch = Scratch::new();
     let err = start_fails(builder(mode::WRONG_CERT, &scratch), &scratch).await;
     match &err {
-        Error::Connect { reason, hint, .. } => {
-            assert!(reason.contains("other than the pinned one"), "{err}");
+        Error::Connect { hint, .. } => {
+            // The typed cause is reachable through the source chain.
+            assert!(
+                matches!(CertError::find_in(&err), Some(CertError::NotPinned { .. })),
+                "{err}"
+            );
+            assert!(
+                err.to_string().contains("other than the pinned one"),
+                "{err}"
+            );
             assert!(hint.is_some(), "{err}");
         }
         other => panic!("expected Connect, got {other:?}"),

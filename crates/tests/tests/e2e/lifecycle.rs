@@ -1,7 +1,7 @@
 //! Stopping, health, crashes and large messages.
 
 use crate::support::{Scratch, builder, get, kill_cleanly, nonce, put};
-use rpcplugin::{ClientTls, Error, KeyType, PluginExit};
+use rpcplugin::{ClientBuilder, ClientTls, Error, KeyType, PluginExit};
 use rpcplugin_kv::proto::PutRequest;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_tests::{keys, mode};
@@ -169,18 +169,33 @@ fn exe_dir(scratch: &Scratch, dir: &str, name: &str, content: &[u8]) -> std::pat
 
 const BARE_NAME: &str = "rpcplugin-checksum-plugin";
 
+/// A host for `command` in normal mode, reporting to `scratch`, with no
+/// environment from this process but `extra_env`, that runs the plugin only
+/// if the file it would execute has the SHA-256 of `verified`.
+fn checksummed(
+    command: impl AsRef<std::path::Path>,
+    scratch: &Scratch,
+    extra_env: &[(&str, &std::ffi::OsStr)],
+    verified: &std::path::Path,
+) -> ClientBuilder {
+    let mut builder = rpcplugin::Client::builder(command)
+        .cookie(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
+        .skip_host_env(true)
+        .env(rpcplugin_tests::MODE_ENV, mode::NORMAL)
+        .env(rpcplugin_tests::REPORT_ENV, scratch.report_path());
+    for (key, value) in extra_env {
+        builder = builder.env(key, value);
+    }
+    builder.checksum_sha256(sha256_of(verified))
+}
+
 #[tokio::test]
 async fn a_bare_command_is_hashed_where_the_plugins_path_finds_it() {
     let scratch = Scratch::new();
     let real = std::fs::read(crate::support::PLUGIN).expect("test plugin");
     let dir = exe_dir(&scratch, "real", BARE_NAME, &real);
-    let mut client = rpcplugin::Client::builder(BARE_NAME)
-        .cookie(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
-        .skip_host_env(true)
-        .env("PATH", &dir)
-        .env(rpcplugin_tests::MODE_ENV, mode::NORMAL)
-        .env(rpcplugin_tests::REPORT_ENV, scratch.report_path())
-        .checksum_sha256(sha256_of(&dir.join(BARE_NAME)))
+    let path = [("PATH", dir.as_os_str())];
+    let mut client = checksummed(BARE_NAME, &scratch, &path, &dir.join(BARE_NAME))
         .start()
         .await
         .expect("the checksum of the file PATH finds, and that file runs");
@@ -196,12 +211,8 @@ async fn the_checksum_covers_the_file_that_would_run_not_another() {
     let real = std::fs::read(crate::support::PLUGIN).expect("test plugin");
     let second = exe_dir(&scratch, "second", BARE_NAME, &real);
     let path = std::env::join_paths([&decoy, &second]).expect("PATH");
-    let result = rpcplugin::Client::builder(BARE_NAME)
-        .cookie(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
-        .skip_host_env(true)
-        .env("PATH", path)
-        .env(rpcplugin_tests::REPORT_ENV, scratch.report_path())
-        .checksum_sha256(sha256_of(&second.join(BARE_NAME)))
+    let env = [("PATH", path.as_os_str())];
+    let result = checksummed(BARE_NAME, &scratch, &env, &second.join(BARE_NAME))
         .start()
         .await;
     match result {
@@ -217,13 +228,10 @@ async fn a_verified_script_runs_through_its_descriptor() {
     let script = format!("#!/bin/sh\nexec '{}' \"$@\"\n", crate::support::PLUGIN);
     let dir = exe_dir(&scratch, "script", "plugin.sh", script.as_bytes());
     let path = dir.join("plugin.sh");
-    let client = rpcplugin::Client::builder(&path)
-        .cookie(rpcplugin_tests::COOKIE_KEY, rpcplugin_tests::COOKIE_VALUE)
-        .skip_host_env(true)
-        .env(rpcplugin_tests::MODE_ENV, mode::NORMAL)
-        .env(rpcplugin_tests::REPORT_ENV, scratch.report_path())
-        .checksum_sha256(sha256_of(&path));
-    let mut client = client.start().await.expect("a #! script with a checksum");
+    let mut client = checksummed(&path, &scratch, &[], &path)
+        .start()
+        .await
+        .expect("a #! script with a checksum");
     client.ping().await.expect("ping");
     kill_cleanly(&mut client, &scratch).await;
 }

@@ -6,7 +6,7 @@
 use crate::support::{
     Scratch, Tls, builder, host_dials_plugin, host_serves, kill_cleanly, plugin_dials_host,
 };
-use rpcplugin::handshake::ParseError;
+use rpcplugin::ParseError;
 use rpcplugin::{Error, KeyType};
 use rpcplugin_kv::proto::GetRequest;
 use rpcplugin_tests::{TRANSPORT_ENV, keys, mode};
@@ -63,7 +63,7 @@ async fn both_directions(transport: &str, tls: Tls) {
     let pid = client.pid().expect("a launched plugin");
     // The plugin took its one connection and closed its listener.
     assert!(
-        rpcplugin::transport::dial(client.addr()).await.is_err(),
+        rpcplugin_transport::dial(client.addr()).await.is_err(),
         "the plugin still accepts connections"
     );
     let plugin_sockets = sockets_of(pid);

@@ -2,7 +2,7 @@
 //! reattach configuration it prints, and connects with `Client::reattach`.
 
 use crate::support::{PLUGIN, Pki, Scratch, get, nonce, put};
-use rpcplugin::runtime::ReattachConfig;
+use rpcplugin::ReattachConfig;
 use rpcplugin::{Client, ClientTls, Error, Identity, KeyType, PeerTrust};
 use rpcplugin_tests::mode;
 use rpcplugin_tests::{MODE_ENV, REPORT_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV, TRANSPORT_ENV};
@@ -18,7 +18,7 @@ fn client_tls(pki: Option<&Pki>) -> ClientTls {
         Some(pki) => ClientTls::Manual {
             identity: Identity::from_files(&pki.host_cert, &pki.host_key).expect("identity"),
             server_trust: PeerTrust::Roots(
-                rpcplugin::certs::parse_certs_pem(&std::fs::read(&pki.ca_cert).expect("CA"))
+                rpcplugin::parse_certs_pem(&std::fs::read(&pki.ca_cert).expect("CA"))
                     .expect("CA PEM"),
             ),
         },
@@ -118,9 +118,18 @@ async fn reattach(transport: &str, manual_tls: bool) {
     scratch.assert_plugin_gone();
 
     // Nothing to reattach to any more.
-    match Client::reattach(&managed, client_tls(pki.as_ref())).await {
-        Err(Error::Reattach(reason)) => {
-            assert!(reason.contains(&config.pid.to_string()), "{reason}");
+    let Err(err) = Client::reattach(&managed, client_tls(pki.as_ref())).await else {
+        panic!("reattached to a plugin that has exited");
+    };
+    match &err {
+        Error::Reattach { pid, source } => {
+            assert_eq!(*pid, config.pid);
+            // The connect failure underneath stays typed.
+            assert!(
+                matches!(source.downcast_ref::<Error>(), Some(Error::Connect { .. })),
+                "{err}"
+            );
+            assert!(err.to_string().contains(&config.pid.to_string()), "{err}");
         }
         other => panic!("expected Reattach, got {other:?}"),
     }

@@ -6,7 +6,7 @@
 
 use crate::support::{Scratch, builder, host_dials_plugin, host_serves, nonce, plugin_dials_host};
 use rpcplugin::Addr;
-use rpcplugin::runtime::Runner;
+use rpcplugin::Runner;
 use rpcplugin_kv::proto::PutRequest;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_tests::{keys, mode};

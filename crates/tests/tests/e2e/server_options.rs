@@ -188,7 +188,7 @@ async fn server_keepalive_closes_a_connection_that_does_not_answer_pings() {
         .http2_keepalive_timeout(Duration::from_millis(200))
         .start_debug()
         .expect("debug mode");
-    let rpcplugin::runtime::ReattachAddr { network, string } = debug.reattach_config().addr.clone();
+    let rpcplugin::ReattachAddr { network, string } = debug.reattach_config().addr.clone();
     assert_eq!(network, "unix");
     let mut conn = tokio::net::UnixStream::connect(&string)
         .await

@@ -216,10 +216,9 @@ impl Tls {
                 let pki = Pki::generate(scratch.path(), ca, host, plugin);
                 let identity =
                     Identity::from_files(&pki.host_cert, &pki.host_key).expect("host identity");
-                let roots = rpcplugin::certs::parse_certs_pem(
-                    &std::fs::read(&pki.ca_cert).expect("read CA"),
-                )
-                .expect("CA PEM");
+                let roots =
+                    rpcplugin::parse_certs_pem(&std::fs::read(&pki.ca_cert).expect("read CA"))
+                        .expect("CA PEM");
                 (
                     builder
                         .tls(ClientTls::Manual {

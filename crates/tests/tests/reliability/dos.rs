@@ -7,9 +7,9 @@
 use crate::census::ms;
 use crate::plugin::{BOUND, RowText, Running, Setup, plugin_case};
 use rpcplugin::Addr;
-use rpcplugin::runtime::proto::health::HealthCheckRequest;
-use rpcplugin::runtime::proto::health::health_client::HealthClient;
 use rpcplugin::{Client, ClientTls, ReattachConfig};
+use rpcplugin_runtime::internal::proto::health::HealthCheckRequest;
+use rpcplugin_runtime::internal::proto::health::health_client::HealthClient;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,7 +100,7 @@ impl Answers {
 /// (a header block with END_STREAM) or the connection closes, for at most
 /// `limit`.
 async fn read_answers(
-    stream: &mut rpcplugin::transport::Stream,
+    stream: &mut rpcplugin_transport::Stream,
     streams: &[u32],
     limit: Duration,
 ) -> Answers {
@@ -157,8 +157,8 @@ async fn read_answers(
     answers
 }
 
-async fn dial(addr: &Addr) -> Result<rpcplugin::transport::Stream, String> {
-    rpcplugin::transport::dial(addr)
+async fn dial(addr: &Addr) -> Result<rpcplugin_transport::Stream, String> {
+    rpcplugin_transport::dial(addr)
         .await
         .map_err(|e| format!("dial: {e}"))
 }
@@ -371,7 +371,7 @@ fn hpack_bomb(refs: usize) -> Vec<u8> {
 /// Sends `bytes` on a plaintext connection and reads frames until the
 /// plugin closes it; returns the frame types it sent.
 async fn send_until_closed(addr: &Addr, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut stream = rpcplugin::transport::dial(addr)
+    let mut stream = rpcplugin_transport::dial(addr)
         .await
         .map_err(|e| e.to_string())?;
     // The plugin may close before it has read everything: ignore that.

@@ -7,13 +7,13 @@
 
 use crate::census::{Census, MARK_ENV, Row, mark, ms, serial};
 use crate::support::{PLUGIN, Scratch};
-use rpcplugin::certs::client_config_with_versions;
-use rpcplugin::handshake::HandshakeLine;
-use rpcplugin::runtime::proto::plugin::Empty;
-use rpcplugin::runtime::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use rpcplugin::{Addr, Client, ClientTls, Identity, KeyType, PeerTrust, ReattachConfig};
+use rpcplugin_certs::internal::client_config_with_versions;
+use rpcplugin_handshake::HandshakeLine;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
+use rpcplugin_runtime::internal::proto::plugin::Empty;
+use rpcplugin_runtime::internal::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use rpcplugin_tests::{COOKIE_KEY, COOKIE_VALUE, MODE_ENV, mode};
 use std::path::Path;
 use std::process::Stdio;

@@ -7,8 +7,9 @@
 use crate::census::{Census, Row, ms, serial};
 use crate::plugin::{BOUND, RowText, Running, Setup, plugin_case, start_plugin};
 use crate::support::Scratch;
-use rpcplugin::certs::{client_config_with_versions, server_name};
 use rpcplugin::{Addr, Identity, KeyType, PeerTrust};
+use rpcplugin_certs::internal::client_config_with_versions;
+use rpcplugin_certs::server_name;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -35,7 +36,7 @@ enum Outcome {
 /// Connects to the plugin, does TLS with `tls` (or none), and sends the
 /// HTTP/2 preface and an empty SETTINGS frame.
 async fn attempt(addr: &Addr, tls: Option<ClientConfig>, junk: Option<&[u8]>) -> Outcome {
-    let stream = match rpcplugin::transport::dial(addr).await {
+    let stream = match rpcplugin_transport::dial(addr).await {
         Ok(stream) => stream,
         Err(err) => return Outcome::Refused(format!("dial: {err}")),
     };
@@ -148,7 +149,7 @@ fn right_cert_wrong_key(
     let mut config = p.host_config(versions);
     let other = Identity::generate(KeyType::EcP256).expect("identity");
     let key = PrivateKeyDer::from_pem_slice(other.key_pem().as_bytes()).expect("key PEM");
-    let signer = rpcplugin::certs::provider()
+    let signer = rpcplugin_certs::provider()
         .key_provider
         .load_private_key(key)
         .expect("signing key");
@@ -224,7 +225,7 @@ fn idle_connections_do_not_block_the_real_host() {
             Ok(plugin) => {
                 let mut idle = Vec::new();
                 for _ in 0..64 {
-                    match rpcplugin::transport::dial(&plugin.addr).await {
+                    match rpcplugin_transport::dial(&plugin.addr).await {
                         Ok(stream) => idle.push(stream),
                         Err(err) => {
                             failures.push(format!("dial: {err}"));
