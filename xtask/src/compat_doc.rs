@@ -146,7 +146,14 @@ fn render(
          - **TLS** `auto-plugin-K`: AutoMTLS with the plugin's certificate of key type K (only rpcplugin \
          plugins can choose), the host at its default.\n\
          - **TLS** `manual-K`: certificates of key type K for both sides, signed by one CA, distributed \
-         out of band; each side verifies the other's chain.\n"
+         out of band; each side verifies the other's chain.\n\
+         - **Scenario** (a fourth word in the id; Rust and Go hosts, see `xtask/src/matrix/broker.rs`): \
+         `broker-plugin-serves` and `broker-host-serves` pass a KV exchange through go-plugin's GRPCBroker, \
+         the plugin serving and the host dialling or the reverse, instead of the main connection; \
+         `exit-status`: the plugin exits with status 7 mid-call and the host must log that status at \
+         error level and nothing else; `managed-stop`: go-plugin's Managed + CleanupClients or \
+         rpcplugin's ClientSet stop the plugin, which must exit by itself, silently; `host-killed`: the \
+         host is killed with SIGKILL and the plugin must be gone within 2.5 s.\n"
     );
     let _ = writeln!(md, "## Cells\n");
     for client in LANGS {
