@@ -49,3 +49,6 @@ mod client_options;
 
 #[path = "e2e/broker_options.rs"]
 mod broker_options;
+
+#[path = "e2e/debug_mode.rs"]
+mod debug_mode;
