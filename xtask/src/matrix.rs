@@ -8,6 +8,7 @@
 //! direction.
 
 mod bounded;
+mod broker;
 pub(crate) mod host_log;
 mod provider;
 
@@ -60,6 +61,8 @@ enum Tls {
     AutoPlugin(&'static str),
     /// Manual TLS: both sides' certificates of this key type, from one CA.
     Manual(&'static str),
+    /// AutoMTLS, each side with its library's default key type.
+    Auto,
 }
 
 impl fmt::Display for Tls {
@@ -69,6 +72,7 @@ impl fmt::Display for Tls {
             Tls::AutoHost(k) => write!(f, "auto-host-{k}"),
             Tls::AutoPlugin(k) => write!(f, "auto-plugin-{k}"),
             Tls::Manual(k) => write!(f, "manual-{k}"),
+            Tls::Auto => f.write_str("auto"),
         }
     }
 }
@@ -80,6 +84,8 @@ struct Cell {
     transport: &'static str,
     tls: Tls,
     mux: Mux,
+    /// A broker or lifecycle scenario instead of the KV exchange.
+    scenario: Option<broker::Scenario>,
 }
 
 impl Cell {
@@ -90,10 +96,14 @@ impl Cell {
             Mux::Broker => " mux-broker",
             Mux::Hold => " mux-hold",
         };
-        format!(
+        let id = format!(
             "{}->{} {} {}{mux}",
             self.client, self.server, self.transport, self.tls
-        )
+        );
+        match self.scenario {
+            Some(scenario) => format!("{id} {}", scenario.name()),
+            None => id,
+        }
     }
 }
 
@@ -162,6 +172,7 @@ fn mux_cells() -> Vec<Cell> {
                             transport,
                             tls: tls.clone(),
                             mux,
+                            scenario: None,
                         });
                     }
                 }
@@ -173,6 +184,7 @@ fn mux_cells() -> Vec<Cell> {
             transport: "unix",
             tls: Tls::Off,
             mux: Mux::Plain,
+            scenario: None,
         });
     }
     // Last in the list, so they are taken first and run side by side.
@@ -183,6 +195,7 @@ fn mux_cells() -> Vec<Cell> {
             transport: "unix",
             tls: auto(client),
             mux: Mux::Hold,
+            scenario: None,
         });
     }
     cells
@@ -239,11 +252,13 @@ fn all_cells() -> Vec<Cell> {
                     transport,
                     tls,
                     mux: Mux::Off,
+                    scenario: None,
                 }));
             }
         }
     }
     cells.extend(mux_cells());
+    cells.extend(broker::cells());
     cells
 }
 
@@ -302,6 +317,9 @@ fn prepare(root: &Path, with_provider: bool) -> Result<(Peers, Option<Provider>)
         "--examples",
         "-p",
         "rpcplugin-cli",
+        "-p",
+        "rpcplugin-tests",
+        "--bins",
     ]))?;
     run(Command::new(env!("CARGO")).current_dir(root).args([
         "build",
@@ -408,6 +426,10 @@ fn run_cell(
     timeout_ms: u64,
     log_dir: &Path,
 ) -> Outcome {
+    let log_path = log_dir.join(format!("{}.log", cell.id().replace([' ', '>'], "_")));
+    if let Some(scenario) = cell.scenario {
+        return broker::run_cell(cell, scenario, peers, timeout_ms, &log_path);
+    }
     let started = Instant::now();
     let timeout_ms = timeout_ms + cell.mux.hold().as_millis() as u64;
     let (host, plugin) = peers.pair(cell);
@@ -436,6 +458,9 @@ fn run_cell(
             cmd.args(["--tls", "auto"])
                 .env("RPCPLUGIN_KV_SERVER_KEY_TYPE", kt);
         }
+        Tls::Auto => {
+            cmd.args(["--tls", "auto"]);
+        }
         Tls::Manual(kt) => {
             let dir = pki_dir.join(kt);
             cmd.args(["--tls", "manual", "--key-type", kt])
@@ -450,7 +475,6 @@ fn run_cell(
                 .env("RPCPLUGIN_KV_TLS_CA", dir.join("ca.pem"));
         }
     }
-    let log_path = log_dir.join(format!("{}.log", cell.id().replace([' ', '>'], "_")));
     // The host enforces --timeout-ms itself; this is the backstop.
     let deadline = started + Duration::from_millis(timeout_ms) + Duration::from_secs(5);
     let finished = match bounded::run(cmd, deadline, &log_path) {
@@ -482,9 +506,24 @@ fn run_cell(
         .get("error")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    // A clean start-use-stop must be silent: a passing exchange whose host
-    // logged a warning or an error fails the cell.
-    let (ok, error) = match host_problems.first() {
+    let (ok, error) = silent_verdict(exchanged, error, &host_problems);
+    Outcome {
+        ok,
+        error,
+        result,
+        wall_ms,
+        host_problems,
+    }
+}
+
+/// A clean start-use-stop must be silent: a passing exchange whose host
+/// logged a warning or an error fails the cell.
+fn silent_verdict(
+    exchanged: bool,
+    error: Option<String>,
+    host_problems: &[String],
+) -> (bool, Option<String>) {
+    match host_problems.first() {
         Some(first) if exchanged => (
             false,
             Some(format!(
@@ -494,13 +533,6 @@ fn run_cell(
             )),
         ),
         _ => (exchanged, error),
-    };
-    Outcome {
-        ok,
-        error,
-        result,
-        wall_ms,
-        host_problems,
     }
 }
 

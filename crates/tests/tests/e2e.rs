@@ -58,3 +58,6 @@ mod mux;
 
 #[path = "e2e/runner.rs"]
 mod runner;
+
+#[path = "e2e/debug_mode.rs"]
+mod debug_mode;

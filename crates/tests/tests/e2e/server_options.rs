@@ -132,7 +132,8 @@ async fn a_message_limit_refuses_larger_requests_with_resource_exhausted() {
 async fn a_server_timeout_cancels_a_slow_call() {
     let kv = GatedKv::default();
     let mut client = server(&kv)
-        .timeout(Duration::from_millis(200))
+        // Long enough for the other calls on a loaded machine.
+        .timeout(Duration::from_millis(1500))
         .start_in_process()
         .await
         .expect("in process");
@@ -178,34 +179,98 @@ async fn a_concurrency_limit_holds_the_second_call_back() {
     client.kill().await.expect("kill");
 }
 
-/// A bare HTTP/2 client that never answers a PING: a plugin with
-/// keep-alive on closes its connection.
-#[tokio::test]
-async fn server_keepalive_closes_a_connection_that_does_not_answer_pings() {
-    let kv = GatedKv::default();
-    let debug = server(&kv)
-        .http2_keepalive_interval(Duration::from_millis(100))
-        .http2_keepalive_timeout(Duration::from_millis(200))
-        .start_debug()
-        .expect("debug mode");
-    let rpcplugin::ReattachAddr { network, string } = debug.reattach_config().addr.clone();
-    assert_eq!(network, "unix");
-    let mut conn = tokio::net::UnixStream::connect(&string)
+/// HTTP/2 frame types.
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+
+/// Connects a bare HTTP/2 client (preface and an empty SETTINGS, then
+/// nothing: no SETTINGS ack, no PING answer) to `server` in debug mode and
+/// returns the frames (type, payload) the server sends until it closes the
+/// connection or `enough` holds (at most 30 s), and whether it closed it.
+async fn bare_client_frames(
+    server: PluginServer,
+    enough: impl Fn(&[(u8, Vec<u8>)]) -> bool,
+) -> (Vec<(u8, Vec<u8>)>, bool) {
+    let debug = server.start_debug().expect("debug mode");
+    let addr = debug.reattach_config().addr.clone();
+    assert_eq!(addr.network, "unix");
+    let mut conn = tokio::net::UnixStream::connect(&addr.string)
         .await
         .expect("connect");
     conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
         .await
         .expect("preface");
-    let mut read = Vec::new();
-    let ended = tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut read)).await;
-    assert!(ended.is_ok(), "the plugin kept a silent connection open");
     let mut frames = Vec::new();
-    let mut rest = read.as_slice();
-    while rest.len() >= 9 {
-        let len = u32::from_be_bytes([0, rest[0], rest[1], rest[2]]) as usize;
-        frames.push(rest[3]);
-        rest = &rest[(9 + len).min(rest.len())..];
-    }
-    assert!(frames.contains(&6), "no PING among the frames {frames:?}");
+    let mut buf = Vec::new();
+    let reading = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return true;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            while buf.len() >= 9 {
+                let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+                if buf.len() < 9 + len {
+                    break;
+                }
+                frames.push((buf[3], buf[9..9 + len].to_vec()));
+                buf.drain(..9 + len);
+            }
+            if enough(&frames) {
+                return false;
+            }
+        }
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(30), reading)
+        .await
+        .unwrap_or(false);
     debug.stop().await.expect("stopped");
+    (frames, closed)
+}
+
+/// The value of one setting in a SETTINGS payload.
+fn setting(payload: &[u8], id: u16) -> Option<u32> {
+    payload.chunks_exact(6).find_map(|entry| {
+        (u16::from_be_bytes([entry[0], entry[1]]) == id)
+            .then(|| u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]))
+    })
+}
+
+#[tokio::test]
+async fn max_concurrent_streams_is_announced_in_the_plugins_settings() {
+    let server = server(&GatedKv::default()).max_concurrent_streams(3);
+    let (frames, _) = bare_client_frames(server, |f| f.iter().any(|(t, _)| *t == SETTINGS)).await;
+    let settings = frames
+        .iter()
+        .find(|(t, _)| *t == SETTINGS)
+        .expect("the server's SETTINGS");
+    // SETTINGS_MAX_CONCURRENT_STREAMS is setting 0x3.
+    assert_eq!(setting(&settings.1, 0x3), Some(3), "{frames:?}");
+}
+
+/// A bare client that never answers a PING: a plugin with keep-alive on
+/// closes its connection.
+#[tokio::test]
+async fn server_keepalive_closes_a_connection_that_does_not_answer_pings() {
+    let server = server(&GatedKv::default())
+        .http2_keepalive_interval(Duration::from_millis(100))
+        .http2_keepalive_timeout(Duration::from_millis(200));
+    let (frames, closed) = bare_client_frames(server, |_| false).await;
+    let types: Vec<u8> = frames.iter().map(|(t, _)| *t).collect();
+    assert!(types.contains(&PING), "no PING among the frames {types:?}");
+    assert!(closed, "the plugin kept a silent connection open");
+}
+
+#[tokio::test]
+async fn max_connection_age_sends_goaway() {
+    let server = server(&GatedKv::default()).max_connection_age(Duration::from_millis(200));
+    let (frames, _) = bare_client_frames(server, |f| f.iter().any(|(t, _)| *t == GOAWAY)).await;
+    let types: Vec<u8> = frames.iter().map(|(t, _)| *t).collect();
+    assert!(
+        types.contains(&GOAWAY),
+        "no GOAWAY among the frames {types:?}"
+    );
 }
