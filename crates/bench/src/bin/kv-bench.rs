@@ -8,7 +8,7 @@
 //! kv-bench --plugin PATH [--plugin-arg ARG]... [--tls off|auto] [--mode cold|run|split]
 //!          [--warmup-calls 200] [--latency-calls 10000] [--concurrency 1,16,64]
 //!          [--throughput-ms 2000] [--bulk 1048576x20,67108864x4] [--idle-ms 200]
-//!          [--timeout-ms 120000]
+//!          [--timeout-ms 120000] [--mux]
 //! ```
 //!
 //! - `cold`: launch, one Put of 16 bytes, kill.
@@ -61,6 +61,8 @@ struct Args {
     bulk: Vec<(usize, usize)>,
     idle_ms: u64,
     timeout_ms: u64,
+    /// Ask for broker multiplexing: the calls run on a yamux stream.
+    mux: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -76,6 +78,7 @@ fn parse_args() -> Result<Args> {
         bulk: vec![(1 << 20, 20), (64 << 20, 4)],
         idle_ms: 200,
         timeout_ms: 120_000,
+        mux: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -101,6 +104,7 @@ fn parse_args() -> Result<Args> {
             "--bulk" => args.bulk = parse_bulk(&value()?)?,
             "--idle-ms" => args.idle_ms = value()?.parse()?,
             "--timeout-ms" => args.timeout_ms = value()?.parse()?,
+            "--mux" => args.mux = true,
             other => bail!("usage: unknown flag {other}"),
         }
     }
@@ -194,6 +198,7 @@ async fn bench(args: &Args) -> Result<Value> {
         .cookie(COOKIE.0, COOKIE.1)
         .versions([1])
         .tls(tls)
+        .multiplex(args.mux)
         .start_timeout(Duration::from_millis(args.timeout_ms));
     for arg in &args.plugin_args {
         builder = builder.arg(arg);
