@@ -95,10 +95,12 @@ pub enum Error {
         stderr_tail: String,
     },
     /// The plugin exited before printing its handshake line.
-    #[error("plugin exited before its handshake ({status}){}", tail(.stderr_tail))]
+    #[error("plugin exited before its handshake ({}){}", exit_text(.exit), tail(.stderr_tail))]
     PluginExited {
-        /// How it exited, e.g. `exit status: 2`.
-        status: String,
+        /// How it exited, e.g. `PluginExit::Status` with exit code 2;
+        /// `None` when it closed its stdout and did not exit within 2 s
+        /// (it was killed then).
+        exit: Option<crate::client::PluginExit>,
         /// Last lines of the plugin's stderr.
         stderr_tail: String,
     },
@@ -278,12 +280,9 @@ impl Error {
                 .field("timeout", timeout)
                 .field("stderr_tail", stderr_tail)
                 .finish(),
-            Error::PluginExited {
-                status,
-                stderr_tail,
-            } => f
+            Error::PluginExited { exit, stderr_tail } => f
                 .debug_struct("PluginExited")
-                .field("status", status)
+                .field("exit", exit)
                 .field("stderr_tail", stderr_tail)
                 .finish(),
             Error::CookieRejected { stderr_tail } => f
@@ -357,6 +356,13 @@ impl Error {
 
 fn cause_text(source: &Cause) -> String {
     chain(&**source)
+}
+
+fn exit_text(exit: &Option<crate::client::PluginExit>) -> String {
+    match exit {
+        Some(exit) => exit.to_string(),
+        None => "closed its stdout without a handshake line".into(),
+    }
 }
 
 fn pid_text(pid: &u32) -> String {
@@ -704,8 +710,11 @@ mod tests {
 
     #[test]
     fn messages_carry_the_stderr_tail() {
+        use std::os::unix::process::ExitStatusExt;
         let err = Error::PluginExited {
-            status: "exit status: 3".into(),
+            exit: Some(crate::client::PluginExit::Status(
+                std::process::ExitStatus::from_raw(3 << 8),
+            )),
             stderr_tail: "boom\n".into(),
         };
         assert_eq!(

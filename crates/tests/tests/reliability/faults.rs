@@ -5,7 +5,7 @@
 use crate::census::{Census, MARK_ENV, Row, mark, ms, serial};
 use crate::support::{Scratch, builder};
 use rpcplugin::PluginChannel;
-use rpcplugin::{CertError, Client, ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin::{CertError, Client, ClientBuilder, ClientTls, Error, KeyType, PluginExit};
 use rpcplugin_handshake::ParseError;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
@@ -182,8 +182,8 @@ fn exits_before_the_handshake() {
         BOUND,
         async |s| {
             start_fails(launch(mode::EXIT_EARLY, s), BOUND, |e| {
-                matches!(e, Error::PluginExited { status, stderr_tail }
-                    if status == "exit status: 3" && stderr_tail.contains("giving up"))
+                matches!(e, Error::PluginExited { exit: Some(PluginExit::Status(status)), stderr_tail }
+                    if status.code() == Some(3) && stderr_tail.contains("giving up"))
             })
             .await
         },
@@ -748,7 +748,7 @@ fn forks_a_grandchild_then_exits_before_the_handshake() {
             let measured = start_fails(
                 launch(mode::GRANDCHILD_EXIT_EARLY, s),
                 BOUND,
-                |e| matches!(e, Error::PluginExited { status, .. } if status == "exit status: 5"),
+                |e| matches!(e, Error::PluginExited { exit: Some(PluginExit::Status(status)), .. } if status.code() == Some(5)),
             )
             .await?;
             let deadline = Instant::now() + BOUND;
