@@ -160,7 +160,7 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
         )
     });
     if let Some(transport) = var(rpcplugin_tests::TRANSPORT_ENV) {
-        server = server.transport(transport.parse::<Network>()?);
+        server = server.transport(transport.trim().to_ascii_lowercase().parse::<Network>()?);
     }
     if let Some(key_type) = var(rpcplugin_tests::KEY_TYPE_ENV) {
         server = server.key_type(key_type.parse::<KeyType>()?);

@@ -24,9 +24,10 @@ fn launch(mode: &str, scratch: &Scratch) -> ClientBuilder {
     builder(mode, scratch).env(MARK_ENV, mark())
 }
 
-/// The variant name of an error, for the table.
+/// The variant name of an error, for the table (`{:#?}` is the variant and
+/// its fields; `{:?}` is the message).
 fn variant(err: &Error) -> String {
-    let text = format!("{err:?}");
+    let text = format!("{err:#?}");
     let end = text.find([' ', '(', '{']).unwrap_or(text.len());
     text[..end].to_owned()
 }
