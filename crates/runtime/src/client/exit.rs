@@ -181,8 +181,10 @@ async fn watch_child(
     let mut expected = false;
     let mut open = true;
     let status = loop {
+        // Requests first: an Expect sent before the plugin exited must count
+        // even when the exit is ready at the same poll.
         tokio::select! {
-            status = child.wait() => break status,
+            biased;
             request = requests.recv(), if open => match request {
                 Some(Request::Expect) => expected = true,
                 Some(Request::Kill) | None => {
@@ -192,8 +194,10 @@ async fn watch_child(
                     let _ = child.start_kill();
                 }
             },
+            status = child.wait() => break status,
         }
     };
+    expected |= expect_pending(&mut requests);
     // What the plugin started and left behind goes too.
     crate::process::kill_group(pid);
     let verdict = match status {
@@ -218,7 +222,7 @@ async fn watch_pid(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => if !crate::process::alive(pid) { break },
+            biased;
             request = requests.recv() => match request {
                 Some(Request::Expect) => expected = true,
                 Some(Request::Kill) => {
@@ -229,8 +233,10 @@ async fn watch_pid(
                 // A dropped reattached client leaves the plugin alone.
                 None => return,
             },
+            _ = tick.tick() => if !crate::process::alive(pid) { break },
         }
     }
+    expected |= expect_pending(&mut requests);
     log_exit(&label, Some(pid), PluginExit::Gone, expected);
     exit.send_replace(Some(PluginExit::Gone));
 }
@@ -246,7 +252,7 @@ async fn watch_task(
     let mut open = true;
     let served = loop {
         tokio::select! {
-            served = &mut task => break served,
+            biased;
             request = requests.recv(), if open => match request {
                 Some(Request::Expect) => expected = true,
                 Some(Request::Kill) | None => {
@@ -255,8 +261,10 @@ async fn watch_task(
                     shutdown.trigger();
                 }
             },
+            served = &mut task => break served,
         }
     };
+    expected |= expect_pending(&mut requests);
     match served {
         Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::error!(plugin = %label.plugin, %err, "in-process plugin failed"),
@@ -264,6 +272,16 @@ async fn watch_task(
     }
     log_exit(&label, None, PluginExit::Stopped, expected);
     exit.send_replace(Some(PluginExit::Stopped));
+}
+
+/// Whether a stop request reached the watcher's queue by the time the exit
+/// was seen: the host asked first, so the exit is its doing.
+fn expect_pending(requests: &mut mpsc::UnboundedReceiver<Request>) -> bool {
+    let mut expected = false;
+    while let Ok(request) = requests.try_recv() {
+        expected |= matches!(request, Request::Expect | Request::Kill);
+    }
+    expected
 }
 
 fn log_exit(label: &WatchLabel, pid: Option<u32>, exit: PluginExit, expected: bool) {
@@ -281,5 +299,83 @@ struct GroupGuard(Option<u32>);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         crate::process::kill_group(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn is_zombie(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let (_, rest) = stat.rsplit_once(')')?;
+                rest.split_whitespace().next().map(|state| state == "Z")
+            })
+            .unwrap_or(false)
+    }
+
+    /// The host asks to stop, and the plugin's exit is already there when
+    /// the watcher first runs: the exit is the host's doing, logged at
+    /// debug, never as "exited unexpectedly".
+    #[test]
+    fn an_exit_seen_together_with_the_stop_request_is_expected() {
+        for _ in 0..100 {
+            let logs = Captured::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                // The I/O driver turns before every task poll, so the exit
+                // and the request are both ready when the watcher next runs.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .event_interval(1)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let child = tokio::process::Command::new("true")
+                        .spawn()
+                        .expect("spawn true");
+                    let pid = child.id().expect("pid");
+                    let label = WatchLabel {
+                        plugin: "true".into(),
+                        tail: Default::default(),
+                    };
+                    let watch = ExitWatch::child(child, label);
+                    // The watcher waits on both; it cannot run again before
+                    // the next await.
+                    tokio::task::yield_now().await;
+                    while !is_zombie(pid) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    watch.expect_exit();
+                    assert!(matches!(watch.wait().await, PluginExit::Status(_)));
+                });
+            });
+            let text =
+                String::from_utf8(logs.0.lock().expect("log buffer").clone()).expect("utf-8 logs");
+            assert!(text.contains("plugin process exited"), "{text}");
+            assert!(!text.contains("unexpectedly"), "{text}");
+        }
     }
 }
