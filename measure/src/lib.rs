@@ -5,6 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | `bench` | [`bench`] | `target/bench/report.json` | `docs/performance.md` |
 //! | `reliability` | [`reliability`] | `target/reliability/report.json` | `docs/reliability.md` |
+//! | `matrix` | [`matrix`] | `target/matrix/report.json` | `docs/compatibility.md` |
 //! | `flake` | [`flake`] | `target/flake/report.json` | — |
 //! | `tofu` | [`tofu`] | `target/tofu/report.json` | the marked OpenTofu sections of `docs/` |
 //!
@@ -12,7 +13,10 @@
 //! `cargo build`/`cargo test` in the root skip it; `cargo xtask` builds it.
 
 pub mod bench;
+mod compat_doc;
 pub mod flake;
+pub mod matrix;
+mod pki;
 pub mod process;
 pub mod reliability;
 pub mod report;
