@@ -13,6 +13,7 @@ pub(crate) mod host_log;
 mod provider;
 
 use crate::pki;
+use crate::process::{checked as run, which};
 use crate::report::{self, MatrixCell, MatrixProbe, MatrixReport, MatrixSummary};
 use crate::units::ms_tenths as ms;
 use anyhow::{Context, Result, bail};
@@ -392,22 +393,6 @@ fn prepare(root: &Path, with_provider: bool) -> Result<(Peers, Option<Provider>)
 struct Provider {
     cli: PathBuf,
     executable: PathBuf,
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
 }
 
 /// What one cell produced.
