@@ -109,7 +109,7 @@ pub fn plugin_from_env() -> Result<PluginServer, Box<dyn std::error::Error + Sen
     let mut server = PluginServer::new("BASIC_PLUGIN", "hello")
         .version(1, |_ctx| Routes::new(MemoryKv::default().into_service()));
     if let Some(transport) = var("RPCPLUGIN_KV_TRANSPORT") {
-        server = server.transport(transport.parse::<Network>()?);
+        server = server.transport(transport.trim().to_ascii_lowercase().parse::<Network>()?);
     }
     if let Some(key_type) = var("RPCPLUGIN_KV_SERVER_KEY_TYPE") {
         server = server.key_type(key_type.parse::<KeyType>()?);

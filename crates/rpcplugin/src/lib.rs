@@ -61,9 +61,9 @@
 //! `rpcplugin::tonic` too (for example `#[rpcplugin::tonic::async_trait]`).
 //!
 //! ## What this crate exports
-//! Every item is listed in one place, the re-export block at the top of
-//! this file's source: the plugin side, the host side, the errors a user
-//! matches on and the types that appear in their signatures. The focused
+//! Every item is listed in one place, the `pub use` block of this crate's
+//! `lib.rs`: the plugin side, the host side, the errors a user matches on
+//! and the types that appear in their signatures. The focused
 //! crates behind it can also be used alone for lower-level work:
 //! `rpcplugin-handshake` (sans-IO handshake line, cookie and version
 //! negotiation), `rpcplugin-certs` (AutoMTLS certificates and pinned rustls

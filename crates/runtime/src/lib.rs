@@ -6,7 +6,8 @@
 //! `plugin.GRPCStdio`, `plugin.GRPCBroker`, hclog logs), so either side can
 //! face a Go (hashicorp/go-plugin), Python (pyvider-rpcplugin) or Rust peer.
 //!
-//! Most users want the `rpcplugin` facade crate, which re-exports this one.
+//! Most users want the `rpcplugin` facade crate, which re-exports this
+//! crate's public items with the certificate and handshake types they use.
 //!
 //! ## Build note
 //! aws-lc's CPU-jitter entropy source costs up to ~90 ms on the first random

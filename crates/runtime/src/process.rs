@@ -78,7 +78,7 @@ fn pid(raw: u32) -> Option<Pid> {
 }
 #[cfg(test)]
 mod tests {
-    use crate::{Client, ClientTls, Error};
+    use crate::{Client, ClientTls, Error, PluginExit};
     use std::time::{Duration, Instant};
 
     /// Gone, or a zombie waiting for a reaper that is not us.
@@ -126,7 +126,7 @@ mod tests {
     async fn an_exit_before_the_handshake_is_seen_while_a_grandchild_holds_stdout() {
         let (err, took, grandchild_gone) = start_with_grandchild("exit 5").await;
         assert!(
-            matches!(&err, Error::PluginExited { status, .. } if status == "exit status: 5"),
+            matches!(&err, Error::PluginExited { exit: Some(PluginExit::Status(s)), .. } if s.code() == Some(5)),
             "{err:?}"
         );
         assert!(

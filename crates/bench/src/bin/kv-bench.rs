@@ -8,7 +8,7 @@
 //! kv-bench --plugin PATH [--plugin-arg ARG]... [--tls off|auto] [--mode cold|run|split]
 //!          [--warmup-calls 200] [--latency-calls 10000] [--concurrency 1,16,64]
 //!          [--throughput-ms 2000] [--bulk 1048576x20,67108864x4] [--idle-ms 200]
-//!          [--timeout-ms 120000]
+//!          [--timeout-ms 120000] [--mux]
 //! ```
 //!
 //! - `cold`: launch, one Put of 16 bytes, kill.
@@ -118,6 +118,9 @@ struct Args {
     /// Bound on the whole run.
     #[arg(long, default_value_t = 120_000)]
     timeout_ms: u64,
+    /// Ask for broker multiplexing: the calls run on a yamux stream.
+    #[arg(long)]
+    mux: bool,
 }
 
 /// One `SIZExREPS` item of `--bulk`.
@@ -199,6 +202,7 @@ async fn bench(args: &Args, clock: &StepClock) -> Result<Value> {
         .cookie(COOKIE.0, COOKIE.1)
         .versions([1])
         .tls(tls)
+        .multiplex(args.mux)
         .start_timeout(Duration::from_millis(args.timeout_ms));
     for arg in &args.plugin_args {
         builder = builder.arg(arg);

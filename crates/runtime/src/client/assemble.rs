@@ -70,39 +70,25 @@ impl Client {
 
     /// The one place a `Client` is made, whichever way it reached its
     /// plugin: starts the broker and stdio streams and owns their tasks.
-    pub(super) fn from_parts(parts: Parts) -> Client {
-        let Parts {
-            watch,
-            launched,
-            socket_dir,
-            addr,
-            version,
-            channel,
-            broker,
-            tls_info,
-            tail,
-            mut tasks,
-            shutdown,
-            stops,
-            handshake,
-            sinks,
-        } = parts;
-        tasks.extend(relay::spawn_streams(&channel, &broker, &shutdown, sinks));
+    pub(super) fn from_parts(mut parts: Parts) -> Client {
+        let streams =
+            relay::spawn_streams(&parts.channel, &parts.broker, &parts.shutdown, parts.sinks);
+        parts.tasks.extend(streams);
         Client {
-            watch,
-            launched,
-            socket_dir,
+            watch: parts.watch,
+            launched: parts.launched,
+            socket_dir: parts.socket_dir,
             stopped: false,
-            addr,
-            version,
-            channel,
-            broker,
-            tls_info,
-            tail,
-            tasks,
-            shutdown,
-            stops,
-            handshake,
+            addr: parts.addr,
+            version: parts.version,
+            channel: parts.channel,
+            broker: parts.broker,
+            tls_info: parts.tls_info,
+            tail: parts.tail,
+            tasks: parts.tasks,
+            shutdown: parts.shutdown,
+            stops: parts.stops,
+            handshake: parts.handshake,
         }
     }
 }

@@ -267,17 +267,11 @@ pub(crate) async fn read_handshake<R: AsyncRead + Unpin>(
     // stderr relay sees EOF.
     finish_stderr(stderr_task).await;
     let stderr_tail = tail.text();
-    let status = match exit {
-        Some(exit @ PluginExit::Status(_)) => exit.to_string(),
-        _ => "closed its stdout without a handshake line".into(),
-    };
+    let exit = exit.filter(|exit| matches!(exit, PluginExit::Status(_)));
     if !buf.is_empty() {
         // A last line without '\n' before exit: judge it as a handshake.
         return Err(match HandshakeLine::parse(&buf) {
-            Ok(_) => Error::PluginExited {
-                status,
-                stderr_tail,
-            },
+            Ok(_) => Error::PluginExited { exit, stderr_tail },
             Err(source) => Error::InvalidHandshake {
                 source,
                 stderr_tail,
@@ -288,10 +282,7 @@ pub(crate) async fn read_handshake<R: AsyncRead + Unpin>(
     if lower.contains("magic cookie") || lower.contains("is a plugin") {
         return Err(Error::CookieRejected { stderr_tail });
     }
-    Err(Error::PluginExited {
-        status,
-        stderr_tail,
-    })
+    Err(Error::PluginExited { exit, stderr_tail })
 }
 
 /// Lets the stderr relay reach EOF (so the tail is complete), bounded: a

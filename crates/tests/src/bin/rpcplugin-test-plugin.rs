@@ -160,7 +160,7 @@ fn server(unhealthy: bool) -> Result<PluginServer, BoxError> {
         )
     });
     if let Some(transport) = var(rpcplugin_tests::TRANSPORT_ENV) {
-        server = server.transport(transport.parse::<Network>()?);
+        server = server.transport(transport.trim().to_ascii_lowercase().parse::<Network>()?);
     }
     if let Some(ms) = var(rpcplugin_tests::BROKER_TIMEOUT_ENV) {
         server = server.broker_timeout(std::time::Duration::from_millis(ms.parse()?));

@@ -2,7 +2,7 @@
 //! and leaves no process or socket directory behind.
 
 use crate::support::{FAILURE_BUDGET, Scratch, builder};
-use rpcplugin::{CertError, ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin::{CertError, ClientBuilder, ClientTls, Error, KeyType, PluginExit};
 use rpcplugin_handshake::ParseError;
 use rpcplugin_tests::{COOKIE_KEY, mode};
 use std::time::Duration;
@@ -32,10 +32,11 @@ async fn plugin_exits_before_the_handshake() {
     let err = start_fails(builder(mode::EXIT_EARLY, &scratch), &scratch).await;
     match &err {
         Error::PluginExited {
-            status,
+            exit: Some(PluginExit::Status(status)),
             stderr_tail,
         } => {
-            assert_eq!(status, "exit status: 3", "{err}");
+            assert_eq!(status.code(), Some(3), "{err}");
+            assert!(err.to_string().contains("(exit status: 3)"), "{err}");
             assert!(
                 stderr_tail.contains("giving up before the handshake"),
                 "{err}"

@@ -5,7 +5,7 @@
 use crate::census::{Census, MARK_ENV, Row, mark, ms, serial};
 use crate::support::{Scratch, builder};
 use rpcplugin::PluginChannel;
-use rpcplugin::{CertError, Client, ClientBuilder, ClientTls, Error, KeyType};
+use rpcplugin::{CertError, Client, ClientBuilder, ClientTls, Error, KeyType, PluginExit};
 use rpcplugin_handshake::ParseError;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
@@ -24,9 +24,10 @@ fn launch(mode: &str, scratch: &Scratch) -> ClientBuilder {
     builder(mode, scratch).env(MARK_ENV, mark())
 }
 
-/// The variant name of an error, for the table.
+/// The variant name of an error, for the table (`{:#?}` is the variant and
+/// its fields; `{:?}` is the message).
 fn variant(err: &Error) -> String {
-    let text = format!("{err:?}");
+    let text = format!("{err:#?}");
     let end = text.find([' ', '(', '{']).unwrap_or(text.len());
     text[..end].to_owned()
 }
@@ -182,8 +183,8 @@ fn exits_before_the_handshake() {
         BOUND,
         async |s| {
             start_fails(launch(mode::EXIT_EARLY, s), BOUND, |e| {
-                matches!(e, Error::PluginExited { status, stderr_tail }
-                    if status == "exit status: 3" && stderr_tail.contains("giving up"))
+                matches!(e, Error::PluginExited { exit: Some(PluginExit::Status(status)), stderr_tail }
+                    if status.code() == Some(3) && stderr_tail.contains("giving up"))
             })
             .await
         },
@@ -748,7 +749,7 @@ fn forks_a_grandchild_then_exits_before_the_handshake() {
             let measured = start_fails(
                 launch(mode::GRANDCHILD_EXIT_EARLY, s),
                 BOUND,
-                |e| matches!(e, Error::PluginExited { status, .. } if status == "exit status: 5"),
+                |e| matches!(e, Error::PluginExited { exit: Some(PluginExit::Status(status)), .. } if status.code() == Some(5)),
             )
             .await?;
             let deadline = Instant::now() + BOUND;

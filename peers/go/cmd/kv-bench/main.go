@@ -189,6 +189,7 @@ func main() {
 	bulk := fs.String("bulk", "1048576x20,67108864x4", "SIZExREPS of the bulk Put/Get runs")
 	idleMs := fs.Int("idle-ms", 200, "pause before the idle RSS reading")
 	timeoutMs := fs.Int("timeout-ms", 120000, "overall deadline")
+	mux := fs.Bool("mux", false, "ask for gRPC broker multiplexing (GRPCBrokerMultiplex)")
 	report := map[string]any{"ok": false, "error": nil, "mode": "run", "tls": "auto"}
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		fail(report, fmt.Errorf("usage: %w", err))
@@ -216,14 +217,15 @@ func main() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "kv-bench", Output: os.Stderr, Level: hclog.Info})
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  kvshared.Handshake,
-		Plugins:          plugin.PluginSet{kvshared.PluginName: &kvshared.KVPlugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         *tlsMode == "auto",
-		StartTimeout:     timeout,
-		Logger:           logger,
-		Stderr:           io.Discard,
+		HandshakeConfig:     kvshared.Handshake,
+		Plugins:             plugin.PluginSet{kvshared.PluginName: &kvshared.KVPlugin{}},
+		Cmd:                 cmd,
+		AllowedProtocols:    []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:            *tlsMode == "auto",
+		StartTimeout:        timeout,
+		GRPCBrokerMultiplex: *mux,
+		Logger:              logger,
+		Stderr:              io.Discard,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(kvshared.MaxMsgSize),
 			grpc.MaxCallSendMsgSize(kvshared.MaxMsgSize))},
