@@ -16,7 +16,7 @@
 mod chart;
 mod doc;
 
-use crate::process::{self, Stderr};
+use crate::process::{self, Stderr, checked as run_quiet, which};
 use crate::report::{self, BenchDurations, BenchParams, BenchReport};
 use crate::units::{self, ms};
 use anyhow::{Context, Result, bail};
@@ -315,22 +315,6 @@ impl Bins {
 }
 
 const JITTER_TARGET: &str = "target/bench-jitter";
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
-
-fn run_quiet(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
 
 fn build(root: &Path) -> Result<()> {
     let mut missing = Vec::new();

@@ -217,6 +217,26 @@ pub fn run(mut cmd: Command, timeout: Duration, stderr: Stderr) -> Result<Captur
     })
 }
 
+/// Runs `cmd` with the caller's stdio to its end (a build step: no
+/// deadline) and fails unless it exits 0.
+pub fn checked(cmd: &mut Command) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        anyhow::bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The first file named `cmd` in a directory of `PATH`.
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(cmd))
+            .find(|p| p.is_file())
+    })
+}
+
 /// SIGKILL to `pid`, a child that the waiter thread has not reaped yet (it
 /// had not reported an exit when the deadline passed).
 fn kill(pid: u32) {

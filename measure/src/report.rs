@@ -284,6 +284,90 @@ pub struct BenchParams {
     pub warmup_calls: usize,
 }
 
+/// `target/matrix/report.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MatrixReport {
+    /// One result per host × plugin cell.
+    pub cells: Vec<MatrixCell>,
+    /// Wall time of the whole job, seconds (one decimal).
+    pub elapsed_s: f64,
+    /// The `--filter` strings.
+    pub filter: Vec<String>,
+    /// Cells run at once.
+    pub jobs: usize,
+    /// The real-provider probe row, when run.
+    pub probes: Vec<MatrixProbe>,
+    /// Verdict counts.
+    pub summary: MatrixSummary,
+    /// Versions of the peer libraries.
+    pub versions: std::collections::BTreeMap<String, String>,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MatrixCell {
+    /// The host's language.
+    pub client: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// What `peers/expectations.tsv` expects.
+    pub expected_pass: Option<bool>,
+    /// Warning and error lines the host printed on stderr.
+    pub host_problems: Vec<String>,
+    /// `host->plugin transport tls`, plus the mux or scenario axis.
+    pub id: String,
+    /// Broker multiplexing of the cell (`off`, `on`, ...).
+    pub mux: String,
+    /// The exchange passed and the host was silent.
+    pub ok: bool,
+    /// The expectation's root cause, when it has one.
+    pub reason: Option<String>,
+    /// The host's JSON line.
+    pub result: Value,
+    /// The plugin's language.
+    pub server: String,
+    /// The TLS setup.
+    pub tls: String,
+    /// `unix` or `tcp`.
+    pub transport: String,
+    /// `pass`, `expected-fail` or an unexpected verdict.
+    pub verdict: String,
+    /// Spawn to exit of the host.
+    pub wall_ms: f64,
+}
+
+/// The real-provider probe row of the matrix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MatrixProbe {
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Warning and error lines of the probe.
+    pub host_problems: Vec<String>,
+    /// The row's id.
+    pub id: String,
+    /// The Go module probed.
+    pub module: String,
+    /// It passed.
+    pub ok: bool,
+    /// The probe's own report.
+    pub report: Value,
+    /// The module version `@latest` resolved to.
+    pub version: String,
+    /// Wall time.
+    pub wall_ms: f64,
+}
+
+/// Verdict counts of a matrix run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MatrixSummary {
+    /// Failures that the expectations list.
+    pub expected_fail: usize,
+    /// Passes.
+    pub pass: usize,
+    /// Anything else.
+    pub unexpected: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +459,39 @@ mod tests {
             rows: vec![],
             run: "quick".into(),
             seconds: 1.0,
+        });
+        assert_map_order(&MatrixReport {
+            cells: vec![MatrixCell {
+                client: "rust".into(),
+                error: None,
+                expected_pass: Some(true),
+                host_problems: vec![],
+                id: "rust->go unix off".into(),
+                mux: "off".into(),
+                ok: true,
+                reason: None,
+                result: Value::Null,
+                server: "go".into(),
+                tls: "off".into(),
+                transport: "unix".into(),
+                verdict: "pass".into(),
+                wall_ms: 1.0,
+            }],
+            elapsed_s: 1.0,
+            filter: vec![],
+            jobs: 2,
+            probes: vec![MatrixProbe {
+                error: None,
+                host_problems: vec![],
+                id: "p".into(),
+                module: "m".into(),
+                ok: true,
+                report: Value::Null,
+                version: "v".into(),
+                wall_ms: 1.0,
+            }],
+            summary: MatrixSummary::default(),
+            versions: [("go-plugin".to_owned(), "v1".to_owned())].into(),
         });
         assert_map_order(&BenchReport {
             cells: vec![],

@@ -34,6 +34,11 @@ pub fn ms(d: Duration) -> f64 {
     ms_to(d, 3)
 }
 
+/// `d` in milliseconds to a tenth, as the matrix report writes it.
+pub fn ms_tenths(d: Duration) -> f64 {
+    ms_to(d, 1)
+}
+
 /// `d` in seconds, rounded to a tenth, as the reports write job durations.
 pub fn seconds_tenths(d: Duration) -> f64 {
     round(d.as_secs_f64(), 1)

@@ -2,17 +2,14 @@
 //!
 //! Run `cargo xtask --help` for the list of jobs. xtask parses the command
 //! line and dispatches: code generation lives here, the measurement jobs
-//! (bench, reliability, flake, tofu) in the `rpcplugin-measure` crate.
+//! (matrix, bench, reliability, flake, tofu) in the `rpcplugin-measure` crate.
 //! Generators take a `check` flag that fails on drift instead of rewriting
 //! files.
 
 mod codegen;
-mod compat_doc;
-mod matrix;
-mod pki;
 
 use clap::{Parser, Subcommand};
-use rpcplugin_measure::{bench, flake, reliability, tofu};
+use rpcplugin_measure::{bench, flake, matrix, reliability, tofu};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -32,24 +29,7 @@ enum Command {
     },
     /// Run the cross-language compatibility matrix against the real go-plugin
     /// and pyvider-rpcplugin, and regenerate docs/compatibility.md.
-    Matrix {
-        /// Run only the cells whose id contains one of these strings
-        /// (ids look like `rust->go unix auto-host-p256`).
-        #[arg(long)]
-        filter: Vec<String>,
-        /// Cells run at the same time.
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
-        /// Per-cell deadline handed to each host, in milliseconds.
-        #[arg(long, default_value_t = 15000)]
-        timeout_ms: u64,
-        /// Rewrite peers/expectations.tsv from this run (keeps known reasons).
-        #[arg(long)]
-        write_expectations: bool,
-        /// Fail when docs/compatibility.md changes in anything but error texts (CI).
-        #[arg(long)]
-        check: bool,
-    },
+    Matrix(matrix::Options),
     /// Benchmark every host × plugin pair (cold start, latency, throughput,
     /// memory) and regenerate docs/performance.md.
     Bench(bench::Args),
@@ -72,22 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Flake(args) => flake::run(&project_root(), &args),
         Command::Tofu(args) => tofu::run(&project_root(), &args),
         Command::Codegen { check } => codegen::run(&project_root(), check),
-        Command::Matrix {
-            filter,
-            jobs,
-            timeout_ms,
-            write_expectations,
-            check,
-        } => matrix::run_matrix(
-            &project_root(),
-            &matrix::Options {
-                filter,
-                jobs,
-                timeout_ms,
-                write_expectations,
-                check,
-            },
-        ),
+        Command::Matrix(opts) => matrix::run_matrix(&project_root(), &opts),
     }
 }
 

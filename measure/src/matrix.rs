@@ -13,8 +13,11 @@ pub(crate) mod host_log;
 mod provider;
 
 use crate::pki;
+use crate::process::{checked as run, which};
+use crate::report::{self, MatrixCell, MatrixProbe, MatrixReport, MatrixSummary};
+use crate::units::ms_tenths as ms;
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -24,11 +27,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Command-line options of `cargo xtask matrix`.
-pub(crate) struct Options {
+#[derive(clap::Args, Debug)]
+pub struct Options {
+    /// Run only the cells whose id contains one of these strings
+    /// (ids look like `rust->go unix auto-host-p256`).
+    #[arg(long, alias = "only")]
     pub(crate) filter: Vec<String>,
+    /// Cells run at the same time.
+    #[arg(long, default_value_t = 2)]
     pub(crate) jobs: usize,
+    /// Per-cell deadline handed to each host, in milliseconds.
+    #[arg(long, default_value_t = 15000)]
     pub(crate) timeout_ms: u64,
+    /// Rewrite peers/expectations.tsv from this run (keeps known reasons).
+    #[arg(long)]
     pub(crate) write_expectations: bool,
+    /// Fail when docs/compatibility.md changes in anything but error texts (CI).
+    #[arg(long)]
     pub(crate) check: bool,
 }
 
@@ -380,22 +395,6 @@ struct Provider {
     executable: PathBuf,
 }
 
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
-
 /// What one cell produced.
 #[derive(Clone, Debug)]
 struct Outcome {
@@ -476,16 +475,9 @@ fn run_cell(
         }
     }
     // The host enforces --timeout-ms itself; this is the backstop.
-    let deadline = started + Duration::from_millis(timeout_ms) + Duration::from_secs(5);
-    let finished = match bounded::run(cmd, deadline, &log_path) {
+    let finished = match bounded::host(cmd, started, timeout_ms, &log_path) {
         Ok(finished) => finished,
-        Err(bounded::Failed::Deadline) => {
-            return Outcome::failed(
-                format!("matrix: host did not finish within {timeout_ms} ms + 5 s; killed"),
-                started,
-            );
-        }
-        Err(bounded::Failed::Io(err)) => return Outcome::failed(format!("matrix: {err}"), started),
+        Err(failed) => return failed,
     };
     let wall_ms = ms(started.elapsed());
     let host_problems = host_log::problem_lines(&finished.stderr);
@@ -534,10 +526,6 @@ fn silent_verdict(
         ),
         _ => (exchanged, error),
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
 /// One row of `peers/expectations.tsv`.
@@ -672,7 +660,9 @@ fn normalize_word(word: &str) -> String {
     word.to_owned()
 }
 
-pub(crate) fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
+/// Runs `cargo xtask matrix`: every selected cell, the expectations check,
+/// target/matrix/report.json and (unfiltered) docs/compatibility.md.
+pub fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
     let started = Instant::now();
     let out_dir = root.join("target/matrix");
     let log_dir = out_dir.join("logs");
@@ -799,12 +789,6 @@ fn verdict(expectation: Option<&Expectation>, ok: bool) -> &'static str {
     }
 }
 
-struct Summary {
-    pass: usize,
-    expected_fail: usize,
-    unexpected: usize,
-}
-
 fn report(
     root: &Path,
     results: &[(Cell, Outcome)],
@@ -812,12 +796,8 @@ fn report(
     expectations: &BTreeMap<String, Expectation>,
     opts: &Options,
     elapsed: Duration,
-) -> Result<Summary> {
-    let mut summary = Summary {
-        pass: 0,
-        expected_fail: 0,
-        unexpected: 0,
-    };
+) -> Result<MatrixSummary> {
+    let mut summary = MatrixSummary::default();
     let mut cells_json = Vec::new();
     for (cell, outcome) in results {
         let expectation = expectations.get(&cell.id());
@@ -827,24 +807,26 @@ fn report(
             "expected-fail" => summary.expected_fail += 1,
             _ => summary.unexpected += 1,
         }
-        cells_json.push(json!({
-            "id": cell.id(),
-            "client": cell.client.to_string(),
-            "server": cell.server.to_string(),
-            "transport": cell.transport,
-            "tls": cell.tls.to_string(),
-            "mux": format!("{:?}", cell.mux).to_lowercase(),
-            "verdict": verdict,
-            "expected_pass": expectation.map(|e| e.pass),
-            "reason": expectation.map(|e| e.reason.clone()).filter(|r| !r.is_empty()),
-            "ok": outcome.ok,
-            "error": outcome.error,
-            "wall_ms": outcome.wall_ms,
-            "host_problems": outcome.host_problems,
-            "result": outcome.result,
-        }));
+        cells_json.push(MatrixCell {
+            id: cell.id(),
+            client: cell.client.to_string(),
+            server: cell.server.to_string(),
+            transport: cell.transport.to_owned(),
+            tls: cell.tls.to_string(),
+            mux: format!("{:?}", cell.mux).to_lowercase(),
+            verdict: verdict.to_owned(),
+            expected_pass: expectation.map(|e| e.pass),
+            reason: expectation
+                .map(|e| e.reason.clone())
+                .filter(|r| !r.is_empty()),
+            ok: outcome.ok,
+            error: outcome.error.clone(),
+            wall_ms: outcome.wall_ms,
+            host_problems: outcome.host_problems.clone(),
+            result: outcome.result.clone(),
+        });
     }
-    let probes: Vec<Value> = probe
+    let probes: Vec<MatrixProbe> = probe
         .iter()
         .map(|p| {
             if p.ok {
@@ -852,30 +834,33 @@ fn report(
             } else {
                 summary.unexpected += 1;
             }
-            json!({
-                "id": provider::ROW_ID,
-                "module": provider::MODULE,
-                "version": p.version,
-                "ok": p.ok,
-                "error": p.error,
-                "wall_ms": p.wall_ms,
-                "host_problems": p.host_problems,
-                "report": p.report,
-            })
+            MatrixProbe {
+                id: provider::ROW_ID.to_owned(),
+                module: provider::MODULE.to_owned(),
+                version: p.version.clone(),
+                ok: p.ok,
+                error: p.error.clone(),
+                wall_ms: p.wall_ms,
+                host_problems: p.host_problems.clone(),
+                report: p.report.clone(),
+            }
         })
         .collect();
     let versions = peer_versions(root);
-    let report = json!({
-        "elapsed_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
-        "jobs": opts.jobs,
-        "filter": opts.filter,
-        "versions": versions,
-        "summary": {"pass": summary.pass, "expected_fail": summary.expected_fail, "unexpected": summary.unexpected},
-        "cells": cells_json,
-        "probes": probes,
-    });
+    let report = MatrixReport {
+        elapsed_s: crate::units::seconds_tenths(elapsed),
+        jobs: opts.jobs,
+        filter: opts.filter.clone(),
+        versions: versions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        summary: summary.clone(),
+        cells: cells_json,
+        probes,
+    };
     let out = root.join("target/matrix/report.json");
-    fs::write(&out, serde_json::to_string_pretty(&report)?)?;
+    report::write(&out, &report)?;
     eprintln!("matrix: wrote {}", out.display());
     if opts.filter.is_empty() {
         let rows: Vec<crate::compat_doc::Row> = results

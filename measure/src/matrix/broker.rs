@@ -148,16 +148,9 @@ pub(super) fn run_cell(
     if scenario == Scenario::HostKilled {
         return host_killed(cmd, timeout_ms, log_path, started);
     }
-    let deadline = started + Duration::from_millis(timeout_ms) + Duration::from_secs(5);
-    let finished = match bounded::run(cmd, deadline, log_path) {
+    let finished = match bounded::host(cmd, started, timeout_ms, log_path) {
         Ok(finished) => finished,
-        Err(bounded::Failed::Deadline) => {
-            return Outcome::failed(
-                format!("matrix: host did not finish within {timeout_ms} ms + 5 s; killed"),
-                started,
-            );
-        }
-        Err(bounded::Failed::Io(err)) => return Outcome::failed(format!("matrix: {err}"), started),
+        Err(failed) => return failed,
     };
     let host_problems = host_log::problem_lines(&finished.stderr);
     let Some(result) = last_json(&finished.stdout) else {
