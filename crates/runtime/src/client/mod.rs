@@ -8,6 +8,7 @@
 //! watcher that reaps and reports the exit).
 
 mod assemble;
+mod attach;
 mod builder;
 mod connect;
 mod exit;
@@ -21,9 +22,9 @@ pub use exit::PluginExit;
 pub use runner::Runner;
 pub use stop::{ClientSet, StopHandle};
 
-use crate::broker::{Broker, BrokerTls};
+use crate::broker::Broker;
 use crate::channel::PluginChannel;
-use crate::conn::{self, TlsInfo, TlsInfoSlot};
+use crate::conn::TlsInfo;
 use crate::error::Error;
 use crate::proto::health::HealthCheckRequest;
 use crate::proto::health::health_check_response::ServingStatus;
@@ -31,7 +32,6 @@ use crate::proto::health::health_client::HealthClient;
 use crate::reattach::ReattachConfig;
 use crate::services::PLUGIN_HEALTH_SERVICE;
 use crate::shutdown::Shutdown;
-use assemble::Parts;
 use exit::{ExitWatch, KILL_BOUND, WatchLabel};
 use relay::Tail;
 use rpcplugin_handshake::HandshakeLine;
@@ -164,89 +164,6 @@ impl Client {
             (None, None),
         );
         Ok(client)
-    }
-
-    /// Connects to a plugin that is already running (started in debug mode,
-    /// or by another host). go-plugin's reattach carries no certificate, so
-    /// `tls` is [`ClientTls::Disabled`] (plaintext, as go-plugin does) or
-    /// [`ClientTls::Manual`]; [`ClientTls::Auto`] is a configuration error.
-    /// When `config.test` is true, [`Client::kill`] leaves the plugin
-    /// running. The plugin's pid is watched: [`Client::exit`] reports when it
-    /// is gone.
-    pub async fn reattach(config: &ReattachConfig, tls: ClientTls) -> Result<Client, Error> {
-        if config.protocol != "grpc" {
-            return Err(Error::UnsupportedProtocol {
-                protocol: config.protocol.clone(),
-            });
-        }
-        let tls = match tls {
-            ClientTls::Manual {
-                identity,
-                server_trust,
-            } => Some(connect::tls_pair(&identity, server_trust)?),
-            ClientTls::Disabled => None,
-            ClientTls::Auto(_) => {
-                return Err(Error::Config(
-                    "reattach cannot use AutoMTLS: the plugin's certificate was exchanged in \
-                     the handshake of the host that launched it. Reattach with \
-                     ClientTls::Disabled (a plaintext plugin) or ClientTls::Manual"
-                        .into(),
-                ));
-            }
-        };
-        let addr = config.addr()?;
-        let channel = Self::dial_reattached(&addr, tls.as_ref(), config.pid).await?;
-        let shutdown = Shutdown::new();
-        let broker = Broker::new(tls, ListenConfig::default(), shutdown.clone());
-        let tail = Tail::default();
-        let watch = ExitWatch::pid(
-            config.pid,
-            WatchLabel {
-                plugin: format!("pid {}", config.pid),
-                tail: tail.clone(),
-            },
-        );
-        Ok(Client::from_parts(Parts {
-            watch,
-            launched: false,
-            socket_dir: None,
-            addr,
-            version: config.protocol_version,
-            channel: channel.0,
-            broker,
-            tls_info: channel.1,
-            tail,
-            tasks: Vec::new(),
-            shutdown,
-            stops: Stops {
-                shutdown_timeout: Duration::from_secs(1),
-                kill_grace: Duration::from_secs(2),
-                keep_running: config.test,
-            },
-            handshake: None,
-            sinks: (None, None),
-        }))
-    }
-
-    async fn dial_reattached(
-        addr: &Addr,
-        tls: Option<&BrokerTls>,
-        pid: u32,
-    ) -> Result<(PluginChannel, Option<TlsInfo>), Error> {
-        let info = TlsInfoSlot::default();
-        let channel = conn::connect(
-            addr.clone(),
-            tls.map(|t| t.client.clone()),
-            info.clone(),
-            Duration::from_secs(10),
-        )
-        .await
-        .map_err(|err| Error::Reattach {
-            pid,
-            source: Box::new(err),
-        })?;
-        let tls_info = info.lock().ok().and_then(|i| i.clone());
-        Ok((channel, tls_info))
     }
 
     /// The gRPC channel to the plugin (cheap to clone).
