@@ -180,11 +180,15 @@ pub(crate) struct Cell {
     pub(crate) split: bool,
     /// Why it is not run at all.
     pub(crate) skip: Option<&'static str>,
+    /// The host asks for broker multiplexing (go-plugin's
+    /// `GRPCBrokerMultiplex`): the calls run on a yamux stream.
+    pub(crate) mux: bool,
 }
 
 impl Cell {
     pub(crate) fn id(&self) -> String {
-        format!("{}->{} {}", self.host, self.plugin, self.tls)
+        let mux = if self.mux { " mux" } else { "" };
+        format!("{}->{} {}{mux}", self.host, self.plugin, self.tls)
     }
 }
 
@@ -201,6 +205,7 @@ fn all_cells() -> Vec<Cell> {
         session: true,
         split: false,
         skip: None,
+        mux: false,
     };
     let mut cells = Vec::new();
     for host in [Impl::Rust, Impl::Go, Impl::Python] {
@@ -233,6 +238,16 @@ fn all_cells() -> Vec<Cell> {
     let mut c = cell(Impl::RustThp, Impl::RustThp, "auto", Group::Knob);
     c.cold = false;
     cells.push(c);
+    // Multiplexed beside plain: Rust and Go in both roles (pyvider does
+    // not multiplex).
+    for host in [Impl::Rust, Impl::Go] {
+        for plugin in [Impl::Rust, Impl::Go] {
+            let mut c = cell(host, plugin, "auto", Group::Knob);
+            c.cold = false;
+            c.mux = true;
+            cells.push(c);
+        }
+    }
     cells
 }
 
@@ -306,6 +321,9 @@ impl Bins {
             .env_remove("GLIBC_TUNABLES")
             .env("PROVIDE_LOG_LEVEL", "WARNING")
             .stdin(Stdio::null());
+        if cell.mux {
+            cmd.arg("--mux");
+        }
         if cell.host == Impl::RustThp {
             // Inherited by the plugin.
             cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
@@ -853,6 +871,7 @@ fn aggregate_cell(cell: &Cell, d: &CellData) -> Value {
         "plugin": cell.plugin.to_string(),
         "tls": cell.tls,
         "group": match cell.group { Group::Main => "main", Group::Knob => "knob" },
+        "mux": cell.mux,
         "skip": cell.skip,
         "cold": cold,
         "split": split,

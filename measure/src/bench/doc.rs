@@ -271,13 +271,16 @@ fn pair_label(c: &Value) -> String {
     format!("{} → {}", s(c, &["host"]), s(c, &["plugin"]))
 }
 
-/// Cells in display order: the main matrix, then the knobs.
+/// Cells in display order: the main matrix, then the knobs (multiplexed
+/// cells have their own table, [`mux_section`]).
 fn ordered(report: &Value) -> Vec<&Value> {
     let mut main: Vec<&Value> = cells(report)
         .iter()
         .filter(|c| s(c, &["group"]) == "main")
         .collect();
-    let knobs = cells(report).iter().filter(|c| s(c, &["group"]) == "knob");
+    let knobs = cells(report).iter().filter(|c| {
+        s(c, &["group"]) == "knob" && !c.get("mux").and_then(Value::as_bool).unwrap_or(false)
+    });
     main.extend(knobs);
     main
 }
@@ -358,6 +361,7 @@ fn render(report: &Value, notes: &str) -> String {
     throughput_section(&mut o, report);
     memory_section(&mut o, report);
     knobs_section(&mut o, report);
+    mux_section(&mut o, report);
     floors_section(&mut o, report);
     skipped_section(&mut o, report);
 
@@ -764,6 +768,43 @@ fn knobs_section(o: &mut String, report: &Value) {
                 mib(at(report, &id, &["session", "rss_kb", "plugin_idle"])),
             );
         }
+    }
+    let _ = writeln!(o);
+}
+
+/// Multiplexed cells (`... mux`) beside the same pair without it.
+fn mux_section(o: &mut String, report: &Value) {
+    let _ = writeln!(o, "## Broker multiplexing\n");
+    let _ = writeln!(
+        o,
+        "The host asks for go-plugin's broker multiplexing (`ClientBuilder::multiplex`, \
+         `GRPCBrokerMultiplex`): the main gRPC connection is a yamux stream of the one socket. \
+         AutoMTLS; each pair with and without it, in the same run.\n"
+    );
+    let _ = writeln!(
+        o,
+        "| Pair | p50 plain (µs) | p50 mux (µs) | calls/s at 64 plain | calls/s at 64 mux | 64 MiB Get plain (MB/s) | 64 MiB Get mux (MB/s) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    for pair in ["rust->rust", "rust->go", "go->rust", "go->go"] {
+        let plain = format!("{pair} auto");
+        let mux = format!("{pair} auto mux");
+        if cell(report, &mux).is_none() {
+            continue;
+        }
+        let p50 = |id: &str| fmt_num(at(report, id, &["session", "latency_us", "p50"]), 1);
+        let calls = |id: &str| fmt_num(calls_at(report, id, 64.0), 0);
+        let bulk = |id: &str| fmt_num(bulk_at(report, id, MIB64).map(|b| b.1), 0);
+        let _ = writeln!(
+            o,
+            "| `{pair}` | {} | {} | {} | {} | {} | {} |",
+            p50(&plain),
+            p50(&mux),
+            calls(&plain),
+            calls(&mux),
+            bulk(&plain),
+            bulk(&mux),
+        );
     }
     let _ = writeln!(o);
 }
