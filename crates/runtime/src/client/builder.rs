@@ -43,7 +43,7 @@ impl Default for ClientTls {
 
 type CommandHook = Box<dyn FnOnce(&mut std::process::Command) + Send>;
 
-/// Configures and launches a plugin. Get one from [`Client::builder`].
+/// Configures and launches a plugin. Get one from [`Client::builder`](crate::Client::builder).
 pub struct ClientBuilder {
     command: PathBuf,
     args: Vec<OsString>,
@@ -197,7 +197,7 @@ impl ClientBuilder {
         self
     }
 
-    /// How long [`Client::kill`] waits for the Shutdown call (default 1 s)
+    /// How long [`Client::kill`](crate::Client::kill) waits for the Shutdown call (default 1 s)
     /// and then for the process to exit (default 2 s) before SIGKILL.
     pub fn kill_timeouts(mut self, shutdown_call: Duration, exit_grace: Duration) -> Self {
         self.shutdown_timeout = shutdown_call;

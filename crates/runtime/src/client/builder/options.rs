@@ -7,7 +7,7 @@ use crate::client::runner::Runner;
 use std::time::Duration;
 
 impl ClientBuilder {
-    /// A deadline for every call on [`Client::channel`] that does not set
+    /// A deadline for every call on [`Client::channel`](crate::Client::channel) that does not set
     /// its own (tonic's `Endpoint::timeout`, sent as `grpc-timeout` so the
     /// plugin knows it too). A call past it fails with `DeadlineExceeded`.
     /// It runs until the response starts, so a stream may last longer.
@@ -16,7 +16,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Largest response message accepted on [`Client::channel`], checked
+    /// Largest response message accepted on [`Client::channel`](crate::Client::channel), checked
     /// on the length the message declares before it is read; a larger one
     /// fails its call with `ResourceExhausted` (go-plugin:
     /// `grpc.MaxCallRecvMsgSize` in `GRPCDialOptions`). A generated
@@ -26,7 +26,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Runs `interceptor` on every call made through [`Client::channel`]
+    /// Runs `interceptor` on every call made through [`Client::channel`](crate::Client::channel)
     /// before it is sent: it may add metadata or refuse the call with a
     /// status (tonic's client `Interceptor`; go-plugin: interceptors in
     /// `GRPCDialOptions`). The host's own Shutdown and health calls go
