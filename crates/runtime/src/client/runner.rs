@@ -48,11 +48,14 @@ impl std::fmt::Debug for Runner {
     }
 }
 
-/// The shell step of [`Runner::private_tmp`]: a private tmpfs on `/tmp`,
-/// the socket directory made again inside it, then the plugin.
-const PRIVATE_TMP_SCRIPT: &str = "mount -t tmpfs -o mode=1777 tmpfs /tmp \
+/// The shell step of [`Runner::private_tmp`]: the plugin's executable
+/// opened first (it may itself live under `/tmp`, a checkout there, say),
+/// a private tmpfs on `/tmp`, the socket directory made again inside it,
+/// then the plugin executed through its open descriptor.
+const PRIVATE_TMP_SCRIPT: &str = "plugin=$1; shift; exec 9<\"$plugin\" \
+     && mount -t tmpfs -o mode=1777 tmpfs /tmp \
      && mkdir -p -m 0700 \"$PLUGIN_UNIX_SOCKET_DIR\" \
-     && exec \"$@\"";
+     && exec /proc/self/fd/9 \"$@\"";
 
 impl Runner {
     /// Runs the plugin as `wrapper... plugin args...`; the announced

@@ -4,7 +4,9 @@
 //! socket through a translated address, and the plugin cannot see any
 //! socket of the host's.
 
-use crate::support::{Scratch, builder, host_dials_plugin, host_serves, nonce, plugin_dials_host};
+use crate::support::{
+    PLUGIN, Scratch, builder_for, host_dials_plugin, host_serves, nonce, plugin_dials_host,
+};
 use rpcplugin::Addr;
 use rpcplugin::Runner;
 use rpcplugin_kv::proto::PutRequest;
@@ -50,9 +52,14 @@ fn assert_translated(client: &rpcplugin::Client) {
     );
 }
 
-/// Starts the test plugin through `Runner::private_tmp`.
+/// Starts the test plugin through `Runner::private_tmp`, from a copy in
+/// the scratch dir: an executable under `/tmp` (a checkout there, as CI
+/// makes) must start although the runner hides `/tmp`.
 async fn start(scratch: &Scratch, multiplex: bool) -> rpcplugin::Client {
-    let client = builder(mode::NORMAL, scratch)
+    let program = scratch.path().join("rpcplugin-test-plugin");
+    std::fs::copy(PLUGIN, &program).expect("copy the test plugin");
+    assert!(program.starts_with(std::env::temp_dir()));
+    let client = builder_for(&program, mode::NORMAL, scratch)
         .runner(Runner::private_tmp())
         .multiplex(multiplex)
         .start()

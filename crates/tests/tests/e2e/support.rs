@@ -171,7 +171,12 @@ pub fn plugin_children() -> Vec<u32> {
 /// A client builder for the test plugin in `mode`, with a clean
 /// environment (nothing inherited from the test process).
 pub fn builder(mode: &str, scratch: &Scratch) -> ClientBuilder {
-    Client::builder(PLUGIN)
+    builder_for(PLUGIN, mode, scratch)
+}
+
+/// [`builder`] for a copy of the test plugin at `program`.
+pub fn builder_for(program: impl AsRef<Path>, mode: &str, scratch: &Scratch) -> ClientBuilder {
+    Client::builder(program)
         .cookie(COOKIE_KEY, COOKIE_VALUE)
         .versions([1])
         .skip_host_env(true)
