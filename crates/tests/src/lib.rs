@@ -199,3 +199,16 @@ pub fn processes() -> Vec<(u32, String, u32)> {
     }
     found
 }
+
+/// The log setup of the matrix's Rust test hosts (`rpcplugin-broker-host`,
+/// `rpcplugin-mux-host`): `RUST_LOG` or info, to stderr, no colour (the
+/// matrix reads their stderr for warnings and errors).
+pub fn init_host_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

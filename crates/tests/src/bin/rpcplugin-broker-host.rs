@@ -66,13 +66,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    rpcplugin_tests::init_host_logging();
     let outcome = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(async {
             let deadline = Duration::from_millis(args.timeout_ms);
