@@ -153,7 +153,7 @@ fn render(
          host serves, plugin dials back), also as yamux streams; `mux-hold` then idles 80 s (past \
          go-plugin's 30 s keepalive pings and 75 s stream-open timeout) and does it all again on the \
          same session. Hosts: `rpcplugin-mux-host` and go-plugin's `kv-host -mux`; broker plugins: \
-         `rpcplugin-test-plugin` and `kv-broker-plugin` (see docs/multiplexing.md).\n\
+         `rpcplugin-test-plugin` and `broker-plugin` (see docs/multiplexing.md).\n\
          - **Scenario** (a fourth word in the id; Rust and Go hosts, see `xtask/src/matrix/broker.rs`): \
          `broker-plugin-serves` and `broker-host-serves` pass a KV exchange through go-plugin's GRPCBroker, \
          the plugin serving and the host dialling or the reverse, instead of the main connection; \

@@ -126,7 +126,7 @@ impl Cell {
 /// Rust and Go hosts. The hosts are `rpcplugin-mux-host` (Rust) and the
 /// Go `kv-host`, both with `--mux`; broker cells use the plugins that speak
 /// the test plugin's brokered-call commands (`rpcplugin-test-plugin`, Go
-/// `kv-broker-plugin`).
+/// `broker-plugin`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mux {
     /// Not asked for: every other cell.
@@ -313,7 +313,7 @@ impl Peers {
         };
         let plugin = match (cell.mux, cell.server) {
             (Mux::Broker | Mux::Hold, Lang::Rust) => self.rust_bins.join("rpcplugin-test-plugin"),
-            (Mux::Broker | Mux::Hold, Lang::Go) => self.go.join("kv-broker-plugin"),
+            (Mux::Broker | Mux::Hold, Lang::Go) => self.go.join("broker-plugin"),
             (_, server) => self.plugin(server),
         };
         (host, plugin)

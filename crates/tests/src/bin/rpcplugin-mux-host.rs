@@ -6,11 +6,11 @@
 //! `hold_ms`).
 //!
 //! ```text
-//! rpcplugin-mux-host --plugin peers/go/bin/kv-broker-plugin --tls auto --mux --broker
+//! rpcplugin-mux-host --plugin peers/go/bin/broker-plugin --tls auto --mux --broker
 //! ```
 //!
 //! With `--broker` the plugin must speak the test plugin's commands and
-//! cookie (`rpcplugin_tests::keys`; the Go twin is `kv-broker-plugin`);
+//! cookie (`rpcplugin_tests::keys`; the Go twin is `broker-plugin`);
 //! without it, the KV example's cookie (`BASIC_PLUGIN=hello`).
 
 use rpcplugin::{Client, ClientTls, KeyType};

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 
+	"github.com/rpcplugin/rpcplugin/peers/go/internal/brokershared"
 	"github.com/rpcplugin/rpcplugin/peers/go/internal/kvshared"
 )
 
@@ -208,7 +209,7 @@ func main() {
 	putValue := fs.String("put-value", "world", "value to Put")
 	timeoutMs := fs.Int("timeout-ms", 15000, "overall deadline in milliseconds")
 	mux := fs.Bool("mux", false, "ask for gRPC broker multiplexing (GRPCBrokerMultiplex)")
-	brokered := fs.Bool("broker", false, "also make brokered calls in both directions (needs a plugin with the Rust test plugin's commands and cookie, e.g. kv-broker-plugin)")
+	brokered := fs.Bool("broker", false, "also make brokered calls in both directions (needs a plugin with the Rust test plugin's commands and cookie, e.g. broker-plugin)")
 	holdMs := fs.Int("hold-ms", 0, "after the exchange, keep the connection idle this long, then exchange again (crosses yamux keepalive pings)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		finish("usage: " + err.Error())
@@ -316,8 +317,8 @@ func main() {
 	handshake := kvshared.Handshake
 	var kvPlugin plugin.Plugin = &kvshared.KVPlugin{}
 	if *brokered {
-		handshake = kvshared.TestHandshake
-		kvPlugin = &kvshared.BrokerKVPlugin{}
+		handshake = brokershared.Handshake
+		kvPlugin = &brokershared.KVPlugin{}
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:     handshake,
@@ -358,7 +359,7 @@ func main() {
 	switch d := raw.(type) {
 	case proto.KVClient:
 		kv = d
-	case *kvshared.BrokeredKV:
+	case *brokershared.Host:
 		kv, broker = d.KV, d.Broker
 	}
 	startD := time.Since(t0)
@@ -431,7 +432,7 @@ func main() {
 // brokeredCalls makes one brokered call each way: the plugin serves and the
 // host dials, then the host serves and the plugin dials back and writes.
 func brokeredCalls(ctx context.Context, kv proto.KVClient, broker *plugin.GRPCBroker) error {
-	got, err := kv.Get(ctx, &proto.GetRequest{Key: kvshared.KeyServeBroker})
+	got, err := kv.Get(ctx, &proto.GetRequest{Key: brokershared.ServeBroker})
 	if err != nil {
 		return fmt.Errorf("asking the plugin to serve: %w", err)
 	}
@@ -443,24 +444,24 @@ func brokeredCalls(ctx context.Context, kv proto.KVClient, broker *plugin.GRPCBr
 	if err != nil {
 		return fmt.Errorf("dialling the plugin's brokered server %d: %w", id, err)
 	}
-	greeting, err := proto.NewKVClient(conn).Get(ctx, &proto.GetRequest{Key: kvshared.KeyGreeting})
+	greeting, err := proto.NewKVClient(conn).Get(ctx, &proto.GetRequest{Key: brokershared.Greeting})
 	_ = conn.Close()
 	if err != nil {
 		return fmt.Errorf("calling the plugin's brokered server: %w", err)
 	}
-	if string(greeting.Value) != kvshared.GreetingValue {
+	if string(greeting.Value) != brokershared.GreetingValue {
 		return fmt.Errorf("the plugin's brokered server answered %q", greeting.Value)
 	}
 
-	store := kvshared.NewMemKV()
+	store := brokershared.NewMemory()
 	hostID := broker.NextId()
 	go broker.AcceptAndServe(hostID, store.Serve)
 	want := fmt.Sprintf("from-go-host-%d", time.Now().UnixNano())
-	key := fmt.Sprintf("%s%d", kvshared.KeyDialPrefix, hostID)
+	key := fmt.Sprintf("%s%d", brokershared.DialPrefix, hostID)
 	if _, err := kv.Put(ctx, &proto.PutRequest{Key: key, Value: []byte(want)}); err != nil {
 		return fmt.Errorf("asking the plugin to dial the host's server %d: %w", hostID, err)
 	}
-	wrote := string(store.Value(kvshared.KeyFromPlugin))
+	wrote := string(store.Value(brokershared.FromPlugin))
 	if wrote != want {
 		return fmt.Errorf("the plugin wrote %q on the host's brokered server, want %q", wrote, want)
 	}

@@ -1,5 +1,5 @@
 // Package brokershared is what the broker programs (broker-host,
-// broker-plugin, follow-host) agree on with the Rust test plugin
+// broker-plugin, follow-host, kv-host with -broker) agree on with the Rust test plugin
 // (crates/tests/src/bin/rpcplugin-test-plugin.rs) and the Rust broker host
 // (crates/tests/src/bin/rpcplugin-broker-host.rs): the handshake, the KV
 // command keys that drive the GRPCBroker, and the plugin glue that hands
@@ -93,4 +93,18 @@ func (s *Memory) Get(_ context.Context, req *proto.GetRequest) (*proto.GetRespon
 	v := s.m[req.Key]
 	s.mu.Unlock()
 	return &proto.GetResponse{Value: v}, nil
+}
+
+// Value is what Get would answer for key.
+func (s *Memory) Value(key string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[key]
+}
+
+// Serve returns a go-plugin server factory serving s (for AcceptAndServe).
+func (s *Memory) Serve(opts []grpc.ServerOption) *grpc.Server {
+	server := grpc.NewServer(opts...)
+	proto.RegisterKVServer(server, s)
+	return server
 }
