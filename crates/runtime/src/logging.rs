@@ -172,15 +172,35 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for HclogLayer {
 /// ```
 pub fn init_plugin_logging(module: &str) -> bool {
     use tracing_subscriber::layer::SubscriberExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "debug,h2=info,hyper=info,hyper_util=info,tower=info,tonic=info,rustls=info,loona_hpack=info",
-        )
-    });
+    // Without RUST_LOG the fixed default needs no `EnvFilter`, whose
+    // directive parser compiles regular expressions at start-up: code and
+    // heap every plugin would carry for the rest of its life.
+    let env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
+    let default = env.is_none().then(default_log_filter);
     let subscriber = tracing_subscriber::registry()
-        .with(filter)
+        .with(env)
+        .with(default)
         .with(HclogLayer::new(module));
     tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
+/// Debug for everything but the gRPC and TLS stack, which log at info.
+fn default_log_filter() -> tracing_subscriber::filter::Targets {
+    use tracing::level_filters::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::DEBUG)
+        .with_targets(
+            [
+                "h2",
+                "hyper",
+                "hyper_util",
+                "tower",
+                "tonic",
+                "rustls",
+                "loona_hpack",
+            ]
+            .map(|target| (target, LevelFilter::INFO)),
+        )
 }
 
 /// One plugin stderr line, read the way go-plugin's host reads it.

@@ -13,6 +13,7 @@
 
 mod body;
 mod deadline;
+mod drive;
 mod error;
 pub(crate) mod frames;
 mod options;
@@ -24,6 +25,7 @@ pub(crate) use options::ChannelSettings;
 
 use body::Pump;
 use bytes::Bytes;
+use drive::Driver;
 use futures::FutureExt;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
@@ -93,6 +95,8 @@ pub(crate) struct ConnState {
     keepalive_expired: OnceLock<Duration>,
     /// Wakes the connection task to close the connection.
     abort: tokio::sync::Notify,
+    /// The connection itself, polled by its task or by a caller.
+    driver: Driver,
 }
 
 impl fmt::Debug for PluginChannel {
@@ -112,14 +116,16 @@ impl PluginChannel {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (send, mut connection) = builder().handshake::<T, Bytes>(io).await?;
+        let ping_pong = Mutex::new(connection.ping_pong());
         let conn = Arc::new(ConnState {
             addr,
             end: OnceLock::new(),
-            ping_pong: Mutex::new(connection.ping_pong()),
+            ping_pong,
             keepalive_expired: OnceLock::new(),
             abort: tokio::sync::Notify::new(),
+            driver: Driver::new(Box::pin(connection)),
         });
-        tokio::spawn(drive(connection, conn.clone()));
+        tokio::spawn(drive(conn.clone()));
         Ok(PluginChannel {
             send,
             conn,
@@ -156,14 +162,13 @@ fn builder() -> h2::client::Builder {
 }
 
 /// Drives the connection until it ends, then records how.
-async fn drive<F>(connection: F, conn: Arc<ConnState>)
-where
-    F: Future<Output = Result<(), h2::Error>>,
-{
+async fn drive(conn: Arc<ConnState>) {
     let end = tokio::select! {
-        ended = connection => ended.err(),
-        // Dropping the connection closes the socket; open streams fail.
-        () = conn.abort.notified() => None,
+        ended = poll_fn(|cx| conn.driver.poll_task(cx)) => ended,
+        () = conn.abort.notified() => {
+            conn.driver.close();
+            None
+        }
     };
     match &end {
         Some(err) => tracing::debug!(addr = %conn.addr, %err, "plugin connection failed"),
@@ -217,6 +222,9 @@ async fn exchange(
     poll_fn(|cx| send.poll_ready(cx))
         .await
         .map_err(|err| conn.call_failed(err))?;
+    // The request's frames are written by this task's own poll of the
+    // connection when the guard goes, before the first wait (drive.rs).
+    let mut inline = Some(conn.driver.inline());
     let (mut response, stream) = send
         .send_request(Request::from_parts(head, ()), end_of_stream)
         .map_err(|err| conn.call_failed(err))?;
@@ -227,10 +235,12 @@ async fn exchange(
         {
             pump = None;
         }
+        drop(inline.take());
         response.poll_unpin(cx)
     })
     .await
     .map_err(|err| conn.call_failed(err))?;
+    drop(inline);
     if let Some(rest) = pump {
         tokio::spawn(rest);
     }

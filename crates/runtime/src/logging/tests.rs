@@ -51,3 +51,15 @@ fn go_host_rules() {
     assert_eq!(l.level, Level::ERROR);
     assert_eq!(parse_stderr_line("[INFO] tagged", true).level, Level::INFO);
 }
+
+#[test]
+fn the_default_filter_keeps_the_grpc_and_tls_stack_at_info() {
+    let filter = super::default_log_filter();
+    assert!(filter.would_enable("rpcplugin_runtime::server", &Level::DEBUG));
+    assert!(filter.would_enable("my_plugin", &Level::DEBUG));
+    assert!(!filter.would_enable("my_plugin", &Level::TRACE));
+    for target in ["h2::codec", "hyper", "tonic::transport", "rustls::client"] {
+        assert!(filter.would_enable(target, &Level::INFO), "{target}");
+        assert!(!filter.would_enable(target, &Level::DEBUG), "{target}");
+    }
+}
