@@ -151,16 +151,28 @@ pub(crate) fn targets(report: &Value) -> Value {
     );
     let p50 = |id: &str| at(report, id, &["session", "latency_us", "p50"]);
     let c64 = |id: &str| calls_at(report, id, 64.0);
+    // A pair's figure against Go↔Go, as every latency and throughput target
+    // states it.
+    let p50_vs_go = |id: &str| {
+        format!(
+            "{} µs vs {} µs (16-byte Get, AutoMTLS)",
+            fmt_num(p50(id), 1),
+            fmt_num(p50(gg), 1)
+        )
+    };
+    let c64_vs_go = |id: &str| {
+        format!(
+            "{} vs {} calls/s (AutoMTLS)",
+            fmt_num(c64(id), 0),
+            fmt_num(c64(gg), 0)
+        )
+    };
     let rg = "rust->go auto";
     let r = ratio(p50(rg), p50(gg));
     push(
         "latency-rust-go",
         "Rust host→Go plugin unary p50 ≤ Go→Go",
-        format!(
-            "{} µs vs {} µs (16-byte Get, AutoMTLS)",
-            fmt_num(p50(rg), 1),
-            fmt_num(p50(gg), 1)
-        ),
+        p50_vs_go(rg),
         r,
         r.map(|r| r <= 1.0),
         format!(
@@ -172,11 +184,7 @@ pub(crate) fn targets(report: &Value) -> Value {
     push(
         "throughput-rust-go",
         "Rust host→Go plugin calls/s at 64 in flight ≥ Go→Go",
-        format!(
-            "{} vs {} calls/s (AutoMTLS)",
-            fmt_num(c64(rg), 0),
-            fmt_num(c64(gg), 0)
-        ),
+        c64_vs_go(rg),
         r,
         r.map(|r| r >= 1.0),
         format!(
@@ -188,11 +196,7 @@ pub(crate) fn targets(report: &Value) -> Value {
     push(
         "latency",
         "Rust↔Rust unary p50 ≤ 0.5× Go↔Go",
-        format!(
-            "{} µs vs {} µs (16-byte Get, AutoMTLS)",
-            fmt_num(p50(rr), 1),
-            fmt_num(p50(gg), 1)
-        ),
+        p50_vs_go(rr),
         r,
         r.map(|r| r <= 0.5),
         format!(
@@ -206,11 +210,7 @@ pub(crate) fn targets(report: &Value) -> Value {
     push(
         "throughput",
         "Rust↔Rust calls/s at 64 in flight ≥ 1.5× Go↔Go",
-        format!(
-            "{} vs {} calls/s (AutoMTLS)",
-            fmt_num(c64(rr), 0),
-            fmt_num(c64(gg), 0)
-        ),
+        c64_vs_go(rr),
         r,
         r.map(|r| r >= 1.5),
         format!(

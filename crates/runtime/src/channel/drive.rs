@@ -88,14 +88,16 @@ impl Driver {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Polls the connection with the notifier's waker.
-    fn poll_slot(&self, slot: &mut Slot) {
+    /// Polls the connection with the notifier's waker; true when this
+    /// poll saw it end.
+    fn poll_slot(&self, slot: &mut Slot) -> bool {
         if let Slot::Running(conn) = slot
             && let Poll::Ready(ended) = conn.as_mut().poll(&mut Context::from_waker(&self.waker))
         {
             *slot = Slot::Ended(ended.err());
-            self.notifier.task.wake();
+            return true;
         }
+        false
     }
 
     /// The connection task's poll: `Ready` with the error that ended the
@@ -104,17 +106,19 @@ impl Driver {
         self.notifier.task.register(cx.waker());
         let mut slot = self.lock();
         self.poll_slot(&mut slot);
-        match std::mem::replace(&mut *slot, Slot::Done) {
-            Slot::Ended(err) => Poll::Ready(err),
-            Slot::Done => Poll::Ready(None),
-            running @ Slot::Running(_) => {
-                *slot = running;
-                Poll::Pending
+        match &mut *slot {
+            Slot::Running(_) => Poll::Pending,
+            Slot::Ended(err) => {
+                let err = err.take();
+                *slot = Slot::Done;
+                Poll::Ready(err)
             }
+            Slot::Done => Poll::Ready(None),
         }
     }
 
     /// Drops the connection, which closes its socket; open streams fail.
+    /// The drop happens after the lock is released.
     pub(super) fn close(&self) {
         let conn = std::mem::replace(&mut *self.lock(), Slot::Done);
         drop(conn);
@@ -143,7 +147,10 @@ impl Drop for Inline<'_> {
         // is passed on below.
         if let Ok(mut slot) = driver.slot.try_lock() {
             notifier.held.store(false, SeqCst);
-            driver.poll_slot(&mut slot);
+            if driver.poll_slot(&mut slot) {
+                // The task reports the end; it is not polling, so wake it.
+                notifier.task.wake();
+            }
         }
         if notifier.inline.fetch_sub(1, SeqCst) == 1 && notifier.held.swap(false, SeqCst) {
             notifier.task.wake();
@@ -154,7 +161,6 @@ impl Drop for Inline<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
     /// Counts its wake-ups.
     #[derive(Default)]

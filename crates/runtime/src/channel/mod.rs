@@ -240,6 +240,7 @@ async fn exchange(
     })
     .await
     .map_err(|err| conn.call_failed(err))?;
+    // Taken at the first poll above; this only ends its borrow of `conn`.
     drop(inline);
     if let Some(rest) = pump {
         tokio::spawn(rest);
