@@ -10,8 +10,11 @@
 //! - `session`: the [`Muxer`](session::Muxer), its driver task and the
 //!   routing of inbound streams;
 //! - `stream`: one yamux stream as a tokio stream (eager SYN/ACK, one FIN);
-//! - `serve`: gRPC servers fed from multiplexed streams.
+//! - `serve`: gRPC servers fed from multiplexed streams;
+//! - `closing`: the socket under a session, for which a peer that hung up
+//!   first is a clean close.
 
+pub(crate) mod closing;
 pub(crate) mod serve;
 pub(crate) mod session;
 pub(crate) mod stream;

@@ -2,6 +2,7 @@
 //! owns it, opens streams on request and routes inbound streams the way
 //! go-plugin's grpcmux does.
 
+use super::closing::{Closable, Closing};
 use super::stream::MuxStream;
 use crate::shutdown::Shutdown;
 use futures::future::poll_fn;
@@ -104,10 +105,11 @@ impl Muxer {
             Role::Host => yamux::Mode::Client,
             Role::Plugin => yamux::Mode::Server,
         };
+        let (io, closing) = Closable::new(io);
         let conn = yamux::Connection::new(io.compat(), config(), mode);
         let (open_tx, open_rx) = mpsc::unbounded_channel();
         self.inner.state.send_replace(State::Open(open_tx));
-        tokio::spawn(drive(self.clone(), conn, open_rx, shutdown));
+        tokio::spawn(drive(self.clone(), conn, closing, open_rx, shutdown));
     }
 
     /// Marks the session as never coming (the plugin gave up waiting).
@@ -251,7 +253,8 @@ enum Event {
 /// without pause), opens requested streams in order, routes inbound ones.
 async fn drive(
     muxer: Muxer,
-    mut conn: yamux::Connection<Compat<Stream>>,
+    mut conn: yamux::Connection<Compat<Closable<Stream>>>,
+    closing: Closing,
     mut requests: mpsc::UnboundedReceiver<OpenRequest>,
     shutdown: Shutdown,
 ) {
@@ -300,9 +303,17 @@ async fn drive(
                 break;
             }
             Event::Stop => {
-                let closing = poll_fn(|cx| conn.poll_close(cx));
-                if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
-                    tracing::debug!("multiplexed connection did not close in time; dropped");
+                // The peer may have hung up already (a plugin exits right
+                // after answering the host's shutdown call): that is a
+                // close, not a failure to close.
+                closing.begin();
+                let close = poll_fn(|cx| conn.poll_close(cx));
+                match tokio::time::timeout(CLOSE_TIMEOUT, close).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::debug!(%err, "multiplexed connection close failed"),
+                    Err(_) => {
+                        tracing::debug!("multiplexed connection did not close in time; dropped")
+                    }
                 }
                 break;
             }
