@@ -50,13 +50,30 @@ pub(crate) fn write(
     let new = crate::tofu::doc::carry_section(&old, render(rows, probe, versions));
     fs::write(&path, &new)?;
     eprintln!("matrix: wrote {}", path.display());
-    if check && stable_view(&old) != stable_view(&new) {
+    let (old_view, new_view) = (stable_view(&old), stable_view(&new));
+    if check && old_view != new_view {
         anyhow::bail!(
             "{PATH} differs from what this run generates (cells, verdicts or reasons): \
-             review `git diff {PATH}` and commit it"
+             review `git diff {PATH}` and commit it\n{}",
+            changed_lines(&old_view, &new_view)
         );
     }
     Ok(())
+}
+
+/// The lines only one of two views has, `-` for the old and `+` for the
+/// new, so a CI log shows what changed without the checkout.
+fn changed_lines(old: &str, new: &str) -> String {
+    let only = |a: &str, b: &str| -> Vec<String> {
+        let b: std::collections::HashSet<&str> = b.lines().collect();
+        a.lines()
+            .filter(|l| !b.contains(l))
+            .map(str::to_owned)
+            .collect()
+    };
+    let removed = only(old, new).into_iter().map(|l| format!("- {l}"));
+    let added = only(new, old).into_iter().map(|l| format!("+ {l}"));
+    removed.chain(added).collect::<Vec<_>>().join("\n")
 }
 
 /// The document without the error texts of failing cells.
@@ -105,8 +122,14 @@ fn render(
          KV example service (`proto/kv/kv.proto`), then shutdown (see `peers/CONTRACT.md`). A cell \
          passes only if the exchange succeeds and its host prints no warning or error line on stderr \
          (hclog, `tracing`, structlog, Python logging and gRPC core levels; panics and tracebacks): a \
-         clean stop is silent. Peers: rpcplugin {}, hashicorp/go-plugin {}, pyvider-rpcplugin {} \
-         (grpcio {}).\n",
+         clean stop is silent. One exception, by exact text: the lines hashicorp/yamux (Go) logs \
+         when a multiplexed session ends with a frame in flight (`Failed to write header/body:` \
+         with `use of closed network connection`, `broken pipe` or `connection reset by peer`; \
+         `Discarding data for stream`). go-plugin's own stop provokes them on both sides (its host \
+         closes the session after the Shutdown call while the plugin exits; its plugin closes its \
+         session while answering that call): go-plugin on both sides (`kv-host -mux` with its \
+         `kv-plugin`) printed one on 7 stops in 60. `target/matrix/report.json` lists them per cell as `stop_races`. Peers: rpcplugin {}, \
+         hashicorp/go-plugin {}, pyvider-rpcplugin {} (grpcio {}).\n",
         v("rpcplugin"),
         v("go-plugin"),
         v("pyvider-rpcplugin"),
@@ -284,6 +307,12 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_lines_names_both_sides() {
+        let diff = changed_lines("a\nb\nc", "a\nc\nd");
+        assert_eq!(diff, "- b\n+ d");
+    }
 
     #[test]
     fn stable_view_ignores_error_texts_only() {

@@ -404,6 +404,8 @@ struct Outcome {
     wall_ms: f64,
     /// Warning and error lines the host printed on stderr.
     host_problems: Vec<String>,
+    /// go-plugin's own stop races, left out of `host_problems`.
+    stop_races: Vec<String>,
 }
 
 impl Outcome {
@@ -414,6 +416,7 @@ impl Outcome {
             result: Value::Null,
             wall_ms: ms(started.elapsed()),
             host_problems: Vec::new(),
+            stop_races: Vec::new(),
         }
     }
 }
@@ -481,6 +484,7 @@ fn run_cell(
     };
     let wall_ms = ms(started.elapsed());
     let host_problems = host_log::problem_lines(&finished.stderr);
+    let stop_races = host_log::stop_race_lines(&finished.stderr);
     let Some(line) = finished.stdout.lines().rev().find(|l| !l.trim().is_empty()) else {
         return Outcome::failed("matrix: the host printed no JSON line".into(), started);
     };
@@ -505,6 +509,7 @@ fn run_cell(
         result,
         wall_ms,
         host_problems,
+        stop_races,
     }
 }
 
@@ -716,6 +721,12 @@ pub fn run_matrix(root: &Path, opts: &Options) -> Result<()> {
                                 .map(|e| format!("\n          {e}"))
                                 .unwrap_or_default()
                         );
+                        for line in &outcome.stop_races {
+                            eprintln!(
+                                "          go-plugin stop race, not counted: {}",
+                                host_log::without_timestamp(line)
+                            );
+                        }
                     }
                     if let Ok(mut r) = results.lock() {
                         r.push((index, cell, outcome));
@@ -823,6 +834,7 @@ fn report(
             error: outcome.error.clone(),
             wall_ms: outcome.wall_ms,
             host_problems: outcome.host_problems.clone(),
+            stop_races: outcome.stop_races.clone(),
             result: outcome.result.clone(),
         });
     }

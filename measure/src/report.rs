@@ -326,6 +326,9 @@ pub struct MatrixCell {
     pub result: Value,
     /// The plugin's language.
     pub server: String,
+    /// Lines left out of `host_problems` as go-plugin's own stop races
+    /// (hashicorp/yamux frames in flight when a session ends).
+    pub stop_races: Vec<String>,
     /// The TLS setup.
     pub tls: String,
     /// `unix` or `tcp`.
@@ -472,6 +475,7 @@ mod tests {
                 reason: None,
                 result: Value::Null,
                 server: "go".into(),
+                stop_races: vec![],
                 tls: "off".into(),
                 transport: "unix".into(),
                 verdict: "pass".into(),

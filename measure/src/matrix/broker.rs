@@ -186,15 +186,18 @@ pub(super) fn run_cell(
         }
         _ => super::silent_verdict(exchanged, error, &host_problems),
     };
-    outcome(ok, error, result, started, host_problems)
+    let stop_races = host_log::stop_race_lines(&finished.stderr);
+    outcome(ok, error, result, started, (host_problems, stop_races))
 }
 
+/// `lines`: the host's warning and error lines, and the go-plugin stop
+/// races left out of them.
 fn outcome(
     ok: bool,
     error: Option<String>,
     result: Value,
     started: Instant,
-    host_problems: Vec<String>,
+    (host_problems, stop_races): (Vec<String>, Vec<String>),
 ) -> Outcome {
     Outcome {
         ok,
@@ -202,6 +205,7 @@ fn outcome(
         result,
         wall_ms: ms(started.elapsed()),
         host_problems,
+        stop_races,
     }
 }
 
@@ -265,7 +269,10 @@ fn host_killed(mut cmd: Command, timeout_ms: u64, log_path: &Path, started: Inst
     let stderr = std::fs::read(log_path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let host_problems = host_log::problem_lines(&stderr);
+    let lines = (
+        host_log::problem_lines(&stderr),
+        host_log::stop_race_lines(&stderr),
+    );
     let result = serde_json::json!({
         "plugin_pid": pid,
         "gone_after_ms": gone_after.map(ms),
@@ -285,7 +292,7 @@ fn host_killed(mut cmd: Command, timeout_ms: u64, log_path: &Path, started: Inst
             )
         }
     };
-    outcome(ok, error, result, started, host_problems)
+    outcome(ok, error, result, started, lines)
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
