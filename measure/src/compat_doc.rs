@@ -128,8 +128,9 @@ fn render(
          `Discarding data for stream`). go-plugin's own stop provokes them on both sides (its host \
          closes the session after the Shutdown call while the plugin exits; its plugin closes its \
          session while answering that call): go-plugin on both sides (`kv-host -mux` with its \
-         `kv-plugin`) printed one on 7 stops in 60. `target/matrix/report.json` lists them per cell as `stop_races`. Peers: rpcplugin {}, \
-         hashicorp/go-plugin {}, pyvider-rpcplugin {} (grpcio {}).\n",
+         `kv-plugin`) printed one on 7 stops in 60. `target/matrix/report.json` lists them per \
+         cell as `stop_races`. Peers: rpcplugin {}, hashicorp/go-plugin {}, pyvider-rpcplugin {} \
+         (grpcio {}).\n",
         v("rpcplugin"),
         v("go-plugin"),
         v("pyvider-rpcplugin"),

@@ -483,8 +483,10 @@ fn run_cell(
         Err(failed) => return failed,
     };
     let wall_ms = ms(started.elapsed());
-    let host_problems = host_log::problem_lines(&finished.stderr);
-    let stop_races = host_log::stop_race_lines(&finished.stderr);
+    let host_log::HostLines {
+        problems: host_problems,
+        stop_races,
+    } = host_log::host_lines(&finished.stderr);
     let Some(line) = finished.stdout.lines().rev().find(|l| !l.trim().is_empty()) else {
         return Outcome::failed("matrix: the host printed no JSON line".into(), started);
     };

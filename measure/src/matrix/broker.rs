@@ -152,7 +152,8 @@ pub(super) fn run_cell(
         Ok(finished) => finished,
         Err(failed) => return failed,
     };
-    let host_problems = host_log::problem_lines(&finished.stderr);
+    let lines = host_log::host_lines(&finished.stderr);
+    let host_problems = &lines.problems;
     let Some(result) = last_json(&finished.stdout) else {
         return Outcome::failed("matrix: the host printed no JSON line".into(), started);
     };
@@ -184,28 +185,25 @@ pub(super) fn run_cell(
                 ),
             }
         }
-        _ => super::silent_verdict(exchanged, error, &host_problems),
+        _ => super::silent_verdict(exchanged, error, host_problems),
     };
-    let stop_races = host_log::stop_race_lines(&finished.stderr);
-    outcome(ok, error, result, started, (host_problems, stop_races))
+    outcome(ok, error, result, started, lines)
 }
 
-/// `lines`: the host's warning and error lines, and the go-plugin stop
-/// races left out of them.
 fn outcome(
     ok: bool,
     error: Option<String>,
     result: Value,
     started: Instant,
-    (host_problems, stop_races): (Vec<String>, Vec<String>),
+    lines: host_log::HostLines,
 ) -> Outcome {
     Outcome {
         ok,
         error,
         result,
         wall_ms: ms(started.elapsed()),
-        host_problems,
-        stop_races,
+        host_problems: lines.problems,
+        stop_races: lines.stop_races,
     }
 }
 
@@ -269,10 +267,7 @@ fn host_killed(mut cmd: Command, timeout_ms: u64, log_path: &Path, started: Inst
     let stderr = std::fs::read(log_path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let lines = (
-        host_log::problem_lines(&stderr),
-        host_log::stop_race_lines(&stderr),
-    );
+    let lines = host_log::host_lines(&stderr);
     let result = serde_json::json!({
         "plugin_pid": pid,
         "gone_after_ms": gone_after.map(ms),

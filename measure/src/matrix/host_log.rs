@@ -36,27 +36,27 @@ const LEVELS: [(&str, bool); 14] = [
 /// thread id may come first.
 const LEADING_TOKENS: usize = 4;
 
-/// The lines of `stderr` at warning level or above, ANSI codes removed,
-/// except go-plugin's own stop races ([`is_go_yamux_stop_race`]).
-pub(crate) fn problem_lines(stderr: &str) -> Vec<String> {
-    severe_lines(stderr)
-        .filter(|line| !is_go_yamux_stop_race(line))
-        .collect()
+/// A host's stderr lines at warning level or above, ANSI codes removed.
+#[derive(Debug, Default)]
+pub(crate) struct HostLines {
+    /// Every such line except go-plugin's own stop races.
+    pub(crate) problems: Vec<String>,
+    /// The lines set aside as go-plugin's stop races
+    /// ([`is_go_yamux_stop_race`]), for the report.
+    pub(crate) stop_races: Vec<String>,
 }
 
-/// The lines of `stderr` that [`problem_lines`] leaves out as go-plugin's
-/// own stop races, for the report.
-pub(crate) fn stop_race_lines(stderr: &str) -> Vec<String> {
-    severe_lines(stderr)
-        .filter(|line| is_go_yamux_stop_race(line))
-        .collect()
-}
-
-fn severe_lines(stderr: &str) -> impl Iterator<Item = String> + '_ {
-    stderr
+/// Sorts the warning and error lines of `stderr` in one pass.
+pub(crate) fn host_lines(stderr: &str) -> HostLines {
+    let (stop_races, problems) = stderr
         .lines()
         .map(strip_ansi)
         .filter(|line| is_problem(line))
+        .partition(|line| is_go_yamux_stop_race(line));
+    HostLines {
+        problems,
+        stop_races,
+    }
 }
 
 /// Whether a line is one of the messages hashicorp/yamux (Go) logs when a
@@ -232,8 +232,9 @@ mod tests {
             .copied()
             .collect::<Vec<_>>()
             .join("\n");
-        assert_eq!(problem_lines(&stderr), other);
-        assert_eq!(stop_race_lines(&stderr), race);
+        let lines = host_lines(&stderr);
+        assert_eq!(lines.problems, other);
+        assert_eq!(lines.stop_races, race);
     }
 
     #[test]
@@ -269,6 +270,6 @@ mod tests {
     #[test]
     fn collects_problem_lines_without_colour_codes() {
         let stderr = "ok line\n\u{1b}[33m WARN\u{1b}[0m x: y\n[INFO] z\n";
-        assert_eq!(problem_lines(stderr), vec![" WARN x: y".to_owned()]);
+        assert_eq!(host_lines(stderr).problems, vec![" WARN x: y".to_owned()]);
     }
 }

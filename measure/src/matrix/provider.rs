@@ -99,7 +99,7 @@ pub(crate) fn probe(cli: &Path, provider: &Path, timeout_ms: u64, log_dir: &Path
         }
         Err(bounded::Failed::Io(err)) => return failed(format!("matrix: {err}")),
     };
-    let host_problems = host_log::problem_lines(&finished.stderr);
+    let host_problems = host_log::host_lines(&finished.stderr).problems;
     let line = finished
         .stdout
         .lines()
