@@ -166,22 +166,41 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for HclogLayer {
 /// `RUST_LOG` (default: debug for everything but the gRPC and TLS stack).
 /// Returns false when a global subscriber was already set.
 ///
+/// `RUST_LOG` takes comma-separated `target=level` directives and a bare
+/// default level, such as `info,my_plugin=trace` (tracing-subscriber's
+/// [`Targets`](tracing_subscriber::filter::Targets) syntax); span and field
+/// filters (`target[span{field}]=level`) are not supported. A value that
+/// does not parse (an unknown level, a second `=`) is reported in one
+/// warning and the default filter is used instead.
+///
 /// ```
 /// rpcplugin_runtime::init_plugin_logging("kv");
 /// tracing::info!("ready");
 /// ```
 pub fn init_plugin_logging(module: &str) -> bool {
     use tracing_subscriber::layer::SubscriberExt;
-    // Without RUST_LOG the fixed default needs no `EnvFilter`, whose
-    // directive parser compiles regular expressions at start-up: code and
-    // heap every plugin would carry for the rest of its life.
-    let env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
-    let default = env.is_none().then(default_log_filter);
+    // `Targets` rather than `EnvFilter`: the latter's directive parser
+    // brings a regular-expression engine into every plugin executable, and
+    // code a plugin links is memory it keeps resident.
+    let (filter, rejected) = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => match value.parse() {
+            Ok(filter) => (filter, None),
+            Err(err) => (default_log_filter(), Some((value, err))),
+        },
+        _ => (default_log_filter(), None),
+    };
     let subscriber = tracing_subscriber::registry()
-        .with(env)
-        .with(default)
+        .with(filter)
         .with(HclogLayer::new(module));
-    tracing::subscriber::set_global_default(subscriber).is_ok()
+    let installed = tracing::subscriber::set_global_default(subscriber).is_ok();
+    if installed && let Some((value, err)) = rejected {
+        tracing::warn!(
+            rust_log = %value,
+            %err,
+            "RUST_LOG not understood (it takes target=level directives); using the default filter"
+        );
+    }
+    installed
 }
 
 /// Debug for everything but the gRPC and TLS stack, which log at info.

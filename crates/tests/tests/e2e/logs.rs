@@ -2,7 +2,8 @@
 //! and come out on the host as `rpcplugin::plugin` events of the same level.
 
 use crate::support::{
-    Scratch, builder, capture_plugin_logs, kill_cleanly, nonce, put, wait_for_plugin_log,
+    Scratch, builder, capture_plugin_logs, kill_cleanly, nonce, plugin_log_seen, put,
+    wait_for_plugin_log,
 };
 use rpcplugin_kv::proto::PutRequest;
 use rpcplugin_kv::proto::kv_client::KvClient;
@@ -111,4 +112,51 @@ async fn a_panic_reaches_the_host_log_as_an_error() {
     assert!(log.message.starts_with("panic: "), "{log:?}");
     client.ping().await.expect("still serving after the panic");
     kill_cleanly(&mut client, &scratch).await;
+}
+
+#[tokio::test]
+async fn rust_log_directives_filter_the_plugin_logs() {
+    let scratch = Scratch::new();
+    let mut client = start_with_rust_log(&scratch, "info,rpcplugin_test_plugin=warn").await;
+    let dropped = nonce(keys::LOG_INFO);
+    put(client.channel(), keys::LOG_INFO, dropped.clone()).await;
+    let kept = nonce(keys::LOG_WARN);
+    put(client.channel(), keys::LOG_WARN, kept.clone()).await;
+    let log = wait_for_plugin_log(&kept).await.expect("the warning");
+    assert_eq!(log.level, Level::WARN, "{log:?}");
+    // Plugin stderr is relayed in order: the info event, written before
+    // the warning, would have arrived by now.
+    assert!(
+        plugin_log_seen(&dropped).is_none(),
+        "an info event passed RUST_LOG's warn directive"
+    );
+    kill_cleanly(&mut client, &scratch).await;
+}
+
+#[tokio::test]
+async fn a_rust_log_it_cannot_parse_is_reported_and_the_default_used() {
+    let scratch = Scratch::new();
+    let mut client = start_with_rust_log(&scratch, "info,kv=loud").await;
+    let log = wait_for_plugin_log("RUST_LOG not understood")
+        .await
+        .expect("the warning about RUST_LOG");
+    assert_eq!(log.level, Level::WARN, "{log:?}");
+    assert!(log.fields.contains("info,kv=loud"), "{log:?}");
+    let message = nonce(keys::LOG_INFO);
+    put(client.channel(), keys::LOG_INFO, message.clone()).await;
+    assert!(
+        wait_for_plugin_log(&message).await.is_some(),
+        "default filter"
+    );
+    kill_cleanly(&mut client, &scratch).await;
+}
+
+/// A plugin started with `RUST_LOG` set to `value`, its logs captured.
+async fn start_with_rust_log(scratch: &Scratch, value: &str) -> rpcplugin::Client {
+    capture_plugin_logs();
+    builder(mode::NORMAL, scratch)
+        .env("RUST_LOG", value)
+        .start()
+        .await
+        .expect("start")
 }

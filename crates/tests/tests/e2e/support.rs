@@ -481,15 +481,21 @@ pub fn capture_plugin_logs() {
 
 /// Waits for a relayed plugin log whose message contains `needle`.
 pub async fn wait_for_plugin_log(needle: &str) -> Option<PluginLog> {
-    let find = || {
-        captured()
-            .events
-            .lock()
-            .ok()
-            .and_then(|events| events.iter().find(|e| e.message.contains(needle)).cloned())
-    };
-    wait_until(&captured().changes, SIGNAL_TIMEOUT, || find().is_some()).await;
-    find()
+    wait_until(&captured().changes, SIGNAL_TIMEOUT, || {
+        plugin_log_seen(needle).is_some()
+    })
+    .await;
+    plugin_log_seen(needle)
+}
+
+/// A relayed plugin log whose message contains `needle`, if one has
+/// arrived already.
+pub fn plugin_log_seen(needle: &str) -> Option<PluginLog> {
+    captured()
+        .events
+        .lock()
+        .ok()
+        .and_then(|events| events.iter().find(|e| e.message.contains(needle)).cloned())
 }
 
 /// KV helpers on a channel.
