@@ -131,7 +131,8 @@ impl Future for Pump {
 /// carry the gRPC status. Received bytes are handed back to flow control as
 /// soon as they are passed on.
 pub struct ResponseBody {
-    recv: RecvStream,
+    /// Taken only by `drop`.
+    recv: Option<RecvStream>,
     data_done: bool,
     conn: Arc<ConnState>,
     /// The channel's response message limit, when one is set.
@@ -141,7 +142,7 @@ pub struct ResponseBody {
 impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
-            .field("stream", &self.recv.stream_id())
+            .field("stream", &self.recv.as_ref().map(RecvStream::stream_id))
             .finish_non_exhaustive()
     }
 }
@@ -153,7 +154,7 @@ impl ResponseBody {
         limit: Option<usize>,
     ) -> ResponseBody {
         ResponseBody {
-            recv,
+            recv: Some(recv),
             data_done: false,
             conn,
             limit: limit.map(PrefixScan::new),
@@ -170,10 +171,13 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = self.get_mut();
+        let Some(recv) = &mut this.recv else {
+            return Poll::Ready(None);
+        };
         if !this.data_done {
-            match ready!(this.recv.poll_data(cx)) {
+            match ready!(recv.poll_data(cx)) {
                 Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    let _ = recv.flow_control().release_capacity(data.len());
                     if let Some(scan) = &mut this.limit
                         && let Err(declared) = scan.feed(&data)
                     {
@@ -189,7 +193,7 @@ impl http_body::Body for ResponseBody {
                 None => this.data_done = true,
             }
         }
-        match ready!(this.recv.poll_trailers(cx)) {
+        match ready!(recv.poll_trailers(cx)) {
             Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
             Ok(None) => Poll::Ready(None),
             Err(err) => Poll::Ready(Some(Err(this.conn.call_failed(err)))),
@@ -197,6 +201,19 @@ impl http_body::Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
+        self.recv.as_ref().is_none_or(RecvStream::is_end_stream)
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // Dropping the stream's last handle wakes the connection so that
+        // it forgets the stream. From a caller outside the worker threads
+        // (the body of `#[tokio::main]`) that wake-up would cost a worker's
+        // wake-up, and two context switches, after every call; the caller
+        // makes that poll itself instead (drive.rs).
+        let inline = self.conn.driver.inline();
+        self.recv = None;
+        drop(inline);
     }
 }

@@ -50,6 +50,17 @@ struct Notifier {
     /// A wake-up arrived while `inline` was non-zero.
     held: AtomicBool,
     task: AtomicWaker,
+    /// How many times the task was woken (tests count them).
+    #[cfg(test)]
+    task_wakes: AtomicUsize,
+}
+
+impl Notifier {
+    fn wake_task(&self) {
+        #[cfg(test)]
+        self.task_wakes.fetch_add(1, SeqCst);
+        self.task.wake();
+    }
 }
 
 impl Wake for Notifier {
@@ -66,7 +77,7 @@ impl Wake for Notifier {
                 return;
             }
         }
-        self.task.wake();
+        self.wake_task();
     }
 }
 
@@ -76,6 +87,8 @@ impl Driver {
             inline: AtomicUsize::new(0),
             held: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            #[cfg(test)]
+            task_wakes: AtomicUsize::new(0),
         });
         Driver {
             slot: Mutex::new(Slot::Running(conn)),
@@ -124,6 +137,18 @@ impl Driver {
         drop(conn);
     }
 
+    /// How many times the connection task has been woken.
+    #[cfg(test)]
+    pub(super) fn task_wakes(&self) -> usize {
+        self.notifier.task_wakes.load(SeqCst)
+    }
+
+    /// Returns once nobody is polling the connection.
+    #[cfg(test)]
+    pub(super) fn wait_idle(&self) {
+        drop(self.lock());
+    }
+
     /// Marks the start of queuing frames; the returned guard polls the
     /// connection when dropped. Hold it only across code that does not
     /// wait: wake-ups of the connection task are held back meanwhile.
@@ -149,11 +174,11 @@ impl Drop for Inline<'_> {
             notifier.held.store(false, SeqCst);
             if driver.poll_slot(&mut slot) {
                 // The task reports the end; it is not polling, so wake it.
-                notifier.task.wake();
+                notifier.wake_task();
             }
         }
         if notifier.inline.fetch_sub(1, SeqCst) == 1 && notifier.held.swap(false, SeqCst) {
-            notifier.task.wake();
+            notifier.wake_task();
         }
     }
 }

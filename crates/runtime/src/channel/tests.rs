@@ -113,3 +113,58 @@ async fn a_refused_dial_is_a_connect_error() {
         "{err:?}"
     );
 }
+
+/// h2 wakes the connection when the last handle of a finished stream is
+/// dropped, so that it can forget the stream. That drop is the caller's
+/// (tonic drops the response body after its trailers), and the response
+/// body makes that poll itself: from a caller outside the workers, the
+/// wake-up would cost a worker thread's wake-up after every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_finished_response_does_not_wake_the_connection_task() {
+    use tower::Service;
+    let served = serve_kv().await;
+    put(served.channel.clone(), "key".into())
+        .await
+        .expect("put");
+    // One gRPC message: a Get of "key" (its bytes happen to be UTF-8, so
+    // a `String` body carries them).
+    let message = prost::Message::encode_to_vec(&GetRequest { key: "key".into() });
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    framed.extend_from_slice(&message);
+    let body = String::from_utf8(framed).expect("UTF-8");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/proto.KV/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(body))
+        .expect("request");
+    let mut channel = served.channel.clone();
+    let response = tokio::time::timeout(HANG, channel.call(request))
+        .await
+        .expect("the call ended")
+        .expect("response");
+    let mut body = response.into_body();
+    let mut frames = 0;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx))
+            .await
+    {
+        let frame = frame.expect("frame");
+        if let Some(trailers) = frame.trailers_ref() {
+            assert_eq!(
+                trailers.get("grpc-status").map(|v| v.as_bytes()),
+                Some(&b"0"[..])
+            );
+        }
+        frames += 1;
+    }
+    assert_eq!(frames, 2, "one DATA frame and the trailers");
+    // The connection task may still be finishing the poll that read the
+    // trailers; a drop meanwhile would rightly hand it the wake-up.
+    served.channel.conn.driver.wait_idle();
+    let before = served.channel.conn.driver.task_wakes();
+    drop(body);
+    assert_eq!(served.channel.conn.driver.task_wakes(), before);
+}
