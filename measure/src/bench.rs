@@ -128,8 +128,11 @@ impl Params {
 /// One implementation of a host or plugin.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) enum Impl {
-    /// rpcplugin, default build and runtime (multi-thread tokio).
+    /// rpcplugin, default runtime (multi-thread tokio); as a plugin, built
+    /// with the workspace's `plugin` profile (the guide's recommendation).
     Rust,
+    /// The Rust plugin built with the plain `release` profile.
+    RustRelease,
     /// rpcplugin on a current-thread tokio runtime.
     RustCt,
     /// rpcplugin built with aws-lc's CPU-jitter entropy source.
@@ -147,6 +150,7 @@ impl fmt::Display for Impl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Impl::Rust => "rust",
+            Impl::RustRelease => "rust-release",
             Impl::RustCt => "rust-ct",
             Impl::RustJitter => "rust-jitter",
             Impl::RustThp => "rust-thp",
@@ -235,6 +239,7 @@ fn all_cells() -> Vec<Cell> {
     let mut c = cell(Impl::Go, Impl::RustJitter, "auto", Group::Knob);
     c.session = false;
     cells.push(c);
+    cells.push(cell(Impl::Rust, Impl::RustRelease, "auto", Group::Knob));
     let mut c = cell(Impl::RustThp, Impl::RustThp, "auto", Group::Knob);
     c.cold = false;
     cells.push(c);
@@ -254,6 +259,7 @@ fn all_cells() -> Vec<Cell> {
 /// Where every program lives.
 struct Bins {
     rust: PathBuf,
+    rust_plugin: PathBuf,
     rust_jitter: PathBuf,
     go: PathBuf,
     python: PathBuf,
@@ -264,6 +270,7 @@ impl Bins {
     fn new(root: &Path) -> Bins {
         Bins {
             rust: root.join("target/release"),
+            rust_plugin: root.join(PLUGIN_PROFILE_DIR),
             rust_jitter: root.join(JITTER_TARGET).join("release"),
             go: root.join("peers/go/bin"),
             python: root.join("peers/python/.venv/bin/python"),
@@ -271,19 +278,31 @@ impl Bins {
         }
     }
 
-    fn rust_dir(&self, imp: Impl) -> &Path {
-        if imp == Impl::RustJitter {
+    /// The Rust bench host of `imp`.
+    fn rust_host(&self, imp: Impl) -> PathBuf {
+        let dir = if imp == Impl::RustJitter {
             &self.rust_jitter
         } else {
             &self.rust
-        }
+        };
+        dir.join("kv-bench")
+    }
+
+    /// The Rust bench plugin of `imp`.
+    fn rust_plugin(&self, imp: Impl) -> PathBuf {
+        let dir = match imp {
+            Impl::RustJitter => &self.rust_jitter,
+            Impl::RustRelease => &self.rust,
+            _ => &self.rust_plugin,
+        };
+        dir.join("kv-bench-plugin")
     }
 
     /// The host command with the flags that name the plugin.
     fn host(&self, cell: &Cell) -> Command {
         let mut cmd = match cell.host {
-            Impl::Rust | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
-                Command::new(self.rust_dir(cell.host).join("kv-bench"))
+            Impl::Rust | Impl::RustRelease | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
+                Command::new(self.rust_host(cell.host))
             }
             Impl::Go => Command::new(self.go.join("kv-bench")),
             Impl::Python => {
@@ -293,9 +312,8 @@ impl Bins {
             }
         };
         match cell.plugin {
-            Impl::Rust | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
-                cmd.arg("--plugin")
-                    .arg(self.rust_dir(cell.plugin).join("kv-bench-plugin"));
+            Impl::Rust | Impl::RustRelease | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
+                cmd.arg("--plugin").arg(self.rust_plugin(cell.plugin));
             }
             Impl::Go => {
                 cmd.arg("--plugin").arg(self.go.join("kv-bench-plugin"));
@@ -333,6 +351,8 @@ impl Bins {
 }
 
 const JITTER_TARGET: &str = "target/bench-jitter";
+/// Where `cargo build --profile plugin` puts the plugin.
+const PLUGIN_PROFILE_DIR: &str = "target/plugin";
 
 fn build(root: &Path) -> Result<()> {
     let mut missing = Vec::new();
@@ -355,6 +375,17 @@ fn build(root: &Path) -> Result<()> {
         "--quiet",
         "-p",
         "rpcplugin-bench",
+    ]))?;
+    eprintln!("bench: building the Rust bench plugin with the `plugin` profile");
+    run_quiet(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--profile",
+        "plugin",
+        "--quiet",
+        "-p",
+        "rpcplugin-bench",
+        "--bin",
+        "kv-bench-plugin",
     ]))?;
     // The workspace's .cargo/config.toml sets AWS_LC_SYS_NO_JITTER_ENTROPY=1
     // without `force`, so a value in the environment wins; aws-lc-sys'

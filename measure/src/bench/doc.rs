@@ -232,7 +232,9 @@ pub(crate) fn targets(report: &Value) -> Value {
         r,
         r.map(|r| r <= 0.45),
         format!(
-            "current-thread plugin: {} MiB",
+            "plugin built with the plain `release` profile: {} MiB ({}); current-thread plugin: {} MiB",
+            mib(idle("rust->rust-release auto")),
+            fmt_ratio(ratio(idle("rust->rust-release auto"), idle(gg))),
             mib(idle("rust->rust-ct auto"))
         ),
     );
@@ -369,8 +371,11 @@ fn render(report: &Value, notes: &str) -> String {
     let _ = writeln!(o, "## Targets\n");
     let _ = writeln!(
         o,
-        "Default builds and runtimes (multi-thread tokio on both Rust sides), AutoMTLS, \
-         unix socket, compared within this one run.\n"
+        "Default runtimes (multi-thread tokio on both Rust sides), AutoMTLS, unix socket, \
+         compared within this one run. The Rust plugin is built with the workspace's `plugin` \
+         profile, the one docs/guide.md recommends for plugin executables (size-optimised, \
+         fat LTO, the crates every call runs through at `opt-level = 3`); the Rust host with \
+         the plain `release` profile.\n"
     );
     let _ = writeln!(o, "| Target | Figure | Ratio | Verdict | Also |");
     let _ = writeln!(o, "|---|---|---|---|---|");
@@ -512,9 +517,11 @@ fn method_section(o: &mut String) {
          - Ratios are against Go↔Go in the same TLS mode (below 1 is faster for times and \
          memory; above 1 is better for rates), and against the raw socket floors \
          (current-thread runtime) measured in the same run.\n\
-         - Knob rows: `rust-ct` runs the plugin (and, as host, the host) on a current-thread \
-         tokio runtime; `rust-jitter` is the same code built with aws-lc's CPU-jitter \
-         entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in `target/bench-jitter`); `rust-thp` \
+         - Knob rows: `rust-release` is the Rust plugin built with the plain `release` \
+         profile instead of the `plugin` profile; `rust-ct` runs the plugin (and, as host, the \
+         host) on a current-thread tokio runtime; `rust-jitter` is the same code built with the `release` profile \
+         and aws-lc's CPU-jitter entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in \
+         `target/bench-jitter`), host and plugin; `rust-thp` \
          runs the default binaries with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (large \
          buffers on transparent huge pages).\n"
     );
@@ -764,7 +771,11 @@ fn knobs_section(o: &mut String, report: &Value) {
     let rows = [
         (
             "rust->rust",
-            "default (no jitter entropy, multi-thread runtimes)",
+            "default (`plugin` profile, no jitter entropy, multi-thread runtimes)",
+        ),
+        (
+            "rust->rust-release",
+            "plugin built with the plain `release` profile",
         ),
         ("rust-jitter->rust-jitter", "aws-lc CPU-jitter entropy on"),
         ("rust->rust-ct", "plugin on a current-thread runtime"),
