@@ -187,15 +187,50 @@ impl Broker {
 
     /// Serves `routes` on a new socket and tells the peer where, under `id`.
     /// Returns once the server is listening; it runs until shutdown.
+    ///
+    /// The server has tonic's default settings; to choose them, use
+    /// [`Broker::accept_and_serve_with`].
     pub async fn accept_and_serve(&self, id: u32, routes: Routes) -> Result<(), Error> {
+        self.accept_and_serve_with(id, routes, Server::builder())
+            .await
+    }
+
+    /// [`Broker::accept_and_serve`] on a tonic server you configured:
+    /// timeouts, concurrency limits and HTTP/2 settings, as go-plugin's
+    /// `AcceptAndServe` lets its caller build the gRPC server. The settings
+    /// of [`PluginServer`](crate::PluginServer) do not carry over to
+    /// brokered servers; pass them here. Layers go on `routes` (for example
+    /// through `Routes::into_axum_router`), since a layered tonic server is
+    /// a different type. TLS stays the broker's: the pinned identities of
+    /// the main connection. Works on multiplexed brokers too, where
+    /// [`Broker::accept`] does not.
+    ///
+    /// ```no_run
+    /// # async fn demo(broker: rpcplugin_runtime::Broker, routes: tonic::service::Routes) -> Result<(), rpcplugin_runtime::Error> {
+    /// use std::time::Duration;
+    /// use tonic::transport::Server;
+    ///
+    /// let id = broker.next_id();
+    /// let server = Server::builder()
+    ///     .timeout(Duration::from_secs(30))
+    ///     .concurrency_limit_per_connection(8);
+    /// broker.accept_and_serve_with(id, routes, server).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_and_serve_with(
+        &self,
+        id: u32,
+        routes: Routes,
+        mut server: Server,
+    ) -> Result<(), Error> {
         if let Some(mux) = self.inner.mux.get() {
-            self.serve_muxed(mux, id, routes);
+            self.serve_muxed(mux, id, routes, server);
             return Ok(());
         }
         let listener = self.accept(id).await?;
         let shutdown = self.inner.shutdown.clone();
         let server = tokio::spawn(async move {
-            let served = Server::builder()
+            let served = server
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(listener, shutdown.wait())
                 .await;

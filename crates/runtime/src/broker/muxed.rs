@@ -11,14 +11,21 @@ use crate::proto::plugin::ConnInfo;
 use crate::proto::plugin::conn_info::Knock;
 use std::time::Duration;
 use tonic::service::Routes;
+use tonic::transport::Server;
 
 impl Broker {
     /// Serves `routes` on the streams the peer opens after knocking for
     /// `id`. Nothing is announced: the peer learns the id from the app.
-    pub(super) fn serve_muxed(&self, mux: &Muxer, id: u32, routes: Routes) {
+    pub(super) fn serve_muxed(&self, mux: &Muxer, id: u32, routes: Routes, server: Server) {
         let tls = self.inner.tls.as_ref().map(|t| t.server.clone());
-        let server =
-            crate::mux::serve::serve_brokered(mux, id, routes, tls, self.inner.shutdown.clone());
+        let server = crate::mux::serve::serve_brokered(
+            mux,
+            id,
+            routes,
+            server,
+            tls,
+            self.inner.shutdown.clone(),
+        );
         self.track(server);
         tracing::debug!(id, "multiplexed brokered server ready");
     }

@@ -60,12 +60,13 @@ pub(crate) fn serve_brokered(
     muxer: &Muxer,
     id: u32,
     routes: Routes,
+    mut server: Server,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     let incoming = incoming(muxer.listen(id), tls);
     tokio::spawn(async move {
-        let served = Server::builder()
+        let served = server
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, shutdown.wait())
             .await;

@@ -1,6 +1,7 @@
 //! The broker's raw listener (`Broker::accept`, go-plugin's `Accept`),
-//! dial options (`Broker::dial_with_options`) and configurable timeouts on
-//! both sides.
+//! brokered servers with settings of their own
+//! (`Broker::accept_and_serve_with`), dial options
+//! (`Broker::dial_with_options`) and configurable timeouts on both sides.
 
 use crate::support::{Scratch, Tls, builder, get, kill_cleanly, nonce, put};
 use rpcplugin::DialOptions;
@@ -8,13 +9,14 @@ use rpcplugin::{Error, Routes};
 use rpcplugin_kv::MemoryKv;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::kv_server::Kv;
-use rpcplugin_kv::proto::{GetRequest, PutRequest};
+use rpcplugin_kv::proto::kv_server::KvServer;
+use rpcplugin_kv::proto::{Empty, GetRequest, GetResponse, PutRequest};
 use rpcplugin_tests::{BROKER_TIMEOUT_ENV, keys, mode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tonic::Code;
 use tonic::service::InterceptorLayer;
+use tonic::{Code, Request, Response, Status};
 
 /// The host accepts a brokered id on a raw listener and serves it with a
 /// tonic server of its own (here with a layer that counts calls); the
@@ -76,6 +78,79 @@ async fn a_raw_broker_listener_automtls() {
 #[tokio::test]
 async fn a_raw_broker_listener_plaintext() {
     raw_listener(Tls::Off).await;
+}
+
+/// A KV whose Put never answers; counts the Puts that reached it.
+#[derive(Clone, Default)]
+struct StuckKv {
+    puts: Arc<AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl Kv for StuckKv {
+    async fn get(&self, _: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        Err(Status::not_found("empty"))
+    }
+
+    async fn put(&self, _: Request<PutRequest>) -> Result<Response<Empty>, Status> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+/// The host serves a brokered id on a tonic server with a 300 ms request
+/// timeout and a Put that never answers; the plugin dials it and Puts. The
+/// server's timeout ends the plugin's call as `Cancelled`, which the plugin
+/// hands back; without the setting the host's own 20 s deadline would end
+/// the call as `DeadlineExceeded` instead.
+async fn brokered_server_settings(multiplex: bool) {
+    let scratch = Scratch::new();
+    let mut client = builder(mode::NORMAL, &scratch)
+        .multiplex(multiplex)
+        .start()
+        .await
+        .expect("start");
+    let kv = StuckKv::default();
+    let id = client.broker().next_id();
+    client
+        .broker()
+        .accept_and_serve_with(
+            id,
+            Routes::new(KvServer::new(kv.clone())),
+            tonic::transport::Server::builder().timeout(Duration::from_millis(300)),
+        )
+        .await
+        .expect("serve");
+    let mut request = Request::new(PutRequest {
+        key: format!("{}{id}", keys::BROKER_DIAL_PREFIX),
+        value: "stuck".into(),
+    });
+    request.set_timeout(Duration::from_secs(20));
+    let status = KvClient::new(client.channel())
+        .put(request)
+        .await
+        .expect_err("the brokered Put cannot succeed");
+    assert_eq!(
+        status.code(),
+        Code::Cancelled,
+        "the brokered server's timeout ended it: {status}"
+    );
+    assert_eq!(
+        kv.puts.load(Ordering::SeqCst),
+        1,
+        "the Put reached the server"
+    );
+    kill_cleanly(&mut client, &scratch).await;
+}
+
+#[tokio::test]
+async fn a_brokered_server_takes_its_own_settings() {
+    brokered_server_settings(false).await;
+}
+
+#[tokio::test]
+async fn a_multiplexed_brokered_server_takes_its_own_settings() {
+    brokered_server_settings(true).await;
 }
 
 #[tokio::test]
