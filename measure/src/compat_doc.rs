@@ -125,7 +125,8 @@ fn render(
          clean stop is silent. One exception, by exact text: the lines hashicorp/yamux (Go) logs \
          when a multiplexed session ends with a frame in flight (`Failed to write header/body:` \
          with `use of closed network connection`, `broken pipe` or `connection reset by peer`; \
-         `Discarding data for stream`). go-plugin's own stop provokes them on both sides (its host \
+         `Failed to read stream data:` or `Failed to discard data:` with `use of closed network \
+         connection`; `Discarding data for stream`). go-plugin's own stop provokes them on both sides (its host \
          closes the session after the Shutdown call while the plugin exits; its plugin closes its \
          session while answering that call): go-plugin on both sides (`kv-host -mux` with its \
          `kv-plugin`) printed one on 7 stops in 60. `target/matrix/report.json` lists them per \

@@ -65,18 +65,26 @@ pub(crate) fn host_lines(stderr: &str) -> HostLines {
 /// Shutdown call while the plugin exits, and its plugin answers that call
 /// and closes its session from another goroutine. A frame write then meets
 /// a socket its own process closed (`use of closed network connection`) or
-/// one the peer closed (`broken pipe`, `connection reset by peer`), and a
-/// frame for a stream closed meanwhile is dropped (`Discarding data`).
+/// one the peer closed (`broken pipe`, `connection reset by peer`); the read
+/// of a data frame's body, or of one being discarded, meets a socket its own
+/// process closed; and a frame for a stream closed meanwhile is dropped
+/// (`Discarding data`).
 /// Measured with go-plugin on both sides (`kv-host -mux` with its
-/// `kv-plugin`, unix socket): 7 noisy stops in 60. Only these texts, and
-/// only from yamux, are left out.
+/// `kv-plugin`, unix socket): 7 noisy stops in 60; the read-side line was
+/// seen once, from go-plugin's `broker-plugin` under go-plugin's host. Only
+/// these texts, and only from yamux, are left out.
 pub(crate) fn is_go_yamux_stop_race(line: &str) -> bool {
+    let own_close = line.contains("use of closed network connection");
     let failed_write = line.contains("yamux: Failed to write header: ")
         || line.contains("yamux: Failed to write body: ");
-    let ended = line.contains("use of closed network connection")
+    let write_ended = own_close
         || line.contains("write: broken pipe")
         || line.contains("write: connection reset by peer");
-    (failed_write && ended) || line.contains("yamux: Discarding data for stream: ")
+    let failed_read = line.contains("yamux: Failed to read stream data: ")
+        || line.contains("yamux: Failed to discard data: ");
+    (failed_write && write_ended)
+        || (failed_read && own_close)
+        || line.contains("yamux: Discarding data for stream: ")
 }
 
 /// Whether one log line is at warning level or above.
@@ -219,9 +227,13 @@ mod tests {
             "2026-12-07T02:59:45.423Z [WARN]  kv-host.yamux: yamux: Discarding data for stream: 3",
             "2026-12-07T03:06:10.755Z [ERROR] kv-host.yamux: yamux: Failed to write body: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe",
             "2026-12-07T03:06:10.755Z [ERROR] kv-host.yamux: yamux: Failed to write header: write unix @->/tmp/p: write: connection reset by peer",
+            "2026-12-07T12:57:41.357Z [ERROR] kv-host.broker-plugin: yamux: Failed to read stream data: read unix /tmp/p->@: use of closed network connection: @module=broker-plugin.yamux",
+            "2026-12-07T12:57:41.357Z [ERROR] kv-host.yamux: yamux: Failed to discard data: read unix @->/tmp/p: use of closed network connection",
         ];
         let other = [
             "2026-12-07T02:59:45.423Z [ERROR] kv-host.yamux: yamux: Failed to read header: unexpected EOF",
+            "2026-12-07T02:59:45.423Z [ERROR] kv-host.yamux: yamux: Failed to read stream data: unexpected EOF",
+            "2026-12-07T02:59:45.423Z [ERROR] kv-host.yamux: yamux: Failed to read stream data: read: connection reset by peer",
             "2026-12-07T02:59:45.423Z [ERROR] kv-host: write: broken pipe",
             "2026-12-07T02:59:45.423Z [ERROR] kv-host: use of closed network connection",
             "2026-12-07T02:59:45.423Z [WARN]  kv-host.yamux: yamux: keepalive failed: i/o deadline reached",
