@@ -140,6 +140,9 @@ pub(crate) enum Impl {
     /// rpcplugin with glibc's malloc asking for transparent huge pages
     /// (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`).
     RustThp,
+    /// rpcplugin with glibc's malloc keeping freed memory for reuse
+    /// ([`HEAP_TUNABLES`]).
+    RustHeap,
     /// hashicorp/go-plugin.
     Go,
     /// pyvider-rpcplugin.
@@ -154,6 +157,7 @@ impl fmt::Display for Impl {
             Impl::RustCt => "rust-ct",
             Impl::RustJitter => "rust-jitter",
             Impl::RustThp => "rust-thp",
+            Impl::RustHeap => "rust-heap",
             Impl::Go => "go",
             Impl::Python => "python",
         })
@@ -240,9 +244,11 @@ fn all_cells() -> Vec<Cell> {
     c.session = false;
     cells.push(c);
     cells.push(cell(Impl::Rust, Impl::RustRelease, "auto", Group::Knob));
-    let mut c = cell(Impl::RustThp, Impl::RustThp, "auto", Group::Knob);
-    c.cold = false;
-    cells.push(c);
+    for imp in [Impl::RustThp, Impl::RustHeap] {
+        let mut c = cell(imp, imp, "auto", Group::Knob);
+        c.cold = false;
+        cells.push(c);
+    }
     // Multiplexed beside plain: Rust and Go in both roles (pyvider does
     // not multiplex).
     for host in [Impl::Rust, Impl::Go] {
@@ -301,9 +307,12 @@ impl Bins {
     /// The host command with the flags that name the plugin.
     fn host(&self, cell: &Cell) -> Command {
         let mut cmd = match cell.host {
-            Impl::Rust | Impl::RustRelease | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
-                Command::new(self.rust_host(cell.host))
-            }
+            Impl::Rust
+            | Impl::RustRelease
+            | Impl::RustCt
+            | Impl::RustJitter
+            | Impl::RustThp
+            | Impl::RustHeap => Command::new(self.rust_host(cell.host)),
             Impl::Go => Command::new(self.go.join("kv-bench")),
             Impl::Python => {
                 let mut c = Command::new(&self.python);
@@ -312,7 +321,12 @@ impl Bins {
             }
         };
         match cell.plugin {
-            Impl::Rust | Impl::RustRelease | Impl::RustCt | Impl::RustJitter | Impl::RustThp => {
+            Impl::Rust
+            | Impl::RustRelease
+            | Impl::RustCt
+            | Impl::RustJitter
+            | Impl::RustThp
+            | Impl::RustHeap => {
                 cmd.arg("--plugin").arg(self.rust_plugin(cell.plugin));
             }
             Impl::Go => {
@@ -342,13 +356,28 @@ impl Bins {
         if cell.mux {
             cmd.arg("--mux");
         }
-        if cell.host == Impl::RustThp {
-            // Inherited by the plugin.
-            cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+        // Inherited by the plugin.
+        match cell.host {
+            Impl::RustThp => {
+                cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+            }
+            Impl::RustHeap => {
+                cmd.env("GLIBC_TUNABLES", HEAP_TUNABLES);
+            }
+            _ => {}
         }
         cmd
     }
 }
+
+/// glibc malloc settings that keep large freed buffers for reuse: no
+/// `mmap` for large allocations (above 32 MiB glibc otherwise maps each one
+/// afresh and unmaps it on free), up to 256 MiB of free heap kept instead of
+/// trimmed, and one arena (a thread's own arena cannot grow past 64 MiB, so
+/// larger allocations would go back to `mmap`). The guide's "Large
+/// messages" advice.
+pub(crate) const HEAP_TUNABLES: &str =
+    "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1";
 
 const JITTER_TARGET: &str = "target/bench-jitter";
 /// Where `cargo build --profile plugin` puts the plugin.
@@ -878,6 +907,7 @@ fn aggregate_cell(cell: &Cell, d: &CellData) -> Value {
             "plugin_peak_small",
             "host_peak_small",
             "plugin_peak",
+            "plugin_after_bulk",
             "host_peak",
         ] {
             rss.insert(key.into(), med(&["rss_kb", key]));

@@ -228,6 +228,7 @@ async def measure(stub: kv_pb2_grpc.KVStub) -> None:
         bulk.append({"size": size, "reps": reps,
                      "put_mb_s": round(mb / put_s, 1), "get_mb_s": round(mb / get_s, 1)})
     REPORT["bulk"] = bulk
+    rss["plugin_after_bulk"] = status_kb(_plugin_pid, "VmRSS")
     rss["plugin_peak"] = status_kb(_plugin_pid, "VmHWM")
     rss["host_peak"] = status_kb(None, "VmHWM")
     REPORT["rss_kb"] = rss

@@ -523,7 +523,10 @@ fn method_section(o: &mut String) {
          and aws-lc's CPU-jitter entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in \
          `target/bench-jitter`), host and plugin; `rust-thp` \
          runs the default binaries with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (large \
-         buffers on transparent huge pages).\n"
+         buffers on transparent huge pages); `rust-heap` runs them with \
+         `GLIBC_TUNABLES={}` (glibc keeps freed large buffers for reuse instead of \
+         unmapping them; the guide's advice for large messages).\n",
+        crate::bench::HEAP_TUNABLES
     );
 }
 
@@ -725,13 +728,15 @@ fn memory_section(o: &mut String, report: &Value) {
     let _ = writeln!(
         o,
         "Peak (small) is `VmHWM` after the latency and throughput runs; peak (bulk) after the \
-         64 MiB values, which every implementation holds a few copies of.\n"
+         64 MiB values, which every implementation holds a few copies of. Plugin after bulk is \
+         the plugin's `VmRSS` once the last 64 MiB Get has returned: it still stores one 64 MiB \
+         value, and whatever its allocator kept of the freed buffers shows here.\n"
     );
     let _ = writeln!(
         o,
-        "| Host → plugin | TLS | plugin idle | × Go | plugin peak (small) | plugin peak (bulk) | host idle | host peak (small) | host peak (bulk) |"
+        "| Host → plugin | TLS | plugin idle | × Go | plugin peak (small) | plugin peak (bulk) | plugin after bulk | host idle | host peak (small) | host peak (bulk) |"
     );
-    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|---|");
     for c in ordered(report) {
         if c.get("session").is_none_or(Value::is_null) {
             continue;
@@ -739,7 +744,7 @@ fn memory_section(o: &mut String, report: &Value) {
         let r = |k: &str| num(c, &["session", "rss_kb", k]);
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             pair_label(c),
             s(c, &["tls"]),
             mib(r("plugin_idle")),
@@ -753,6 +758,7 @@ fn memory_section(o: &mut String, report: &Value) {
             )),
             mib(r("plugin_peak_small")),
             mib(r("plugin_peak")),
+            mib(r("plugin_after_bulk")),
             mib(r("host_idle")),
             mib(r("host_peak_small")),
             mib(r("host_peak")),
@@ -787,6 +793,10 @@ fn knobs_section(o: &mut String, report: &Value) {
         (
             "rust-thp->rust-thp",
             "glibc malloc with transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`)",
+        ),
+        (
+            "rust-heap->rust-heap",
+            "glibc malloc keeping freed large buffers (`rust-heap` above)",
         ),
         ("go->rust", "Go host, Rust plugin (default)"),
         (

@@ -15,7 +15,8 @@
 //! - `run`: launch, first Put, idle RSS, `--latency-calls` sequential Gets of
 //!   16 bytes, then for each `--concurrency` level as many Gets as complete in
 //!   `--throughput-ms`, then for each `SIZExREPS` of `--bulk` REPS Puts and
-//!   REPS Gets of SIZE bytes; peak RSS; kill.
+//!   REPS Gets of SIZE bytes; the plugin's RSS then (it still holds the
+//!   last value of each size) and peak RSS; kill.
 //! - `split` (this host only): a `cold` launch through `Client::start`, with
 //!   each start step (key generation, spawn, handshake line, connect,
 //!   health check) timed from the runtime's own `tracing` spans
@@ -361,6 +362,7 @@ async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) ->
             "host_idle": host_idle,
             "plugin_peak_small": plugin_peak_small,
             "host_peak_small": host_peak_small,
+            "plugin_after_bulk": pid.and_then(|p| proc_status_kb(Some(p), "VmRSS")),
             "plugin_peak": pid.and_then(|p| proc_status_kb(Some(p), "VmHWM")),
             "host_peak": proc_status_kb(None, "VmHWM"),
         },

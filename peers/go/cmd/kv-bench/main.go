@@ -390,6 +390,7 @@ func measure(ctx context.Context, kv proto.KVClient, pid int, report map[string]
 		})
 	}
 	report["bulk"] = bulkOut
+	rss["plugin_after_bulk"] = statusKB(pid, "VmRSS")
 	rss["plugin_peak"] = statusKB(pid, "VmHWM")
 	rss["host_peak"] = statusKB(0, "VmHWM")
 	report["rss_kb"] = rss
