@@ -38,8 +38,9 @@ pub struct Args {
     #[arg(long)]
     pub(crate) no_build: bool,
     /// Run only the cells whose id contains one of these strings (ids look
-    /// like `rust->go auto`); the docs are then left as they are.
-    #[arg(long)]
+    /// like `rust->go auto`; several as `--only a --only b` or
+    /// `--only a,b`); the docs are then left as they are.
+    #[arg(long, value_delimiter = ',')]
     pub(crate) only: Vec<String>,
     /// Measure nothing: regenerate docs/performance.md and its plots from
     /// target/bench/report.json (after editing the notes or the renderer).
