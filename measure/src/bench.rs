@@ -165,6 +165,18 @@ impl fmt::Display for Impl {
     }
 }
 
+impl Impl {
+    /// The `GLIBC_TUNABLES` a knob runs its host with (the plugin inherits
+    /// them).
+    fn glibc_tunables(self) -> Option<&'static str> {
+        match self {
+            Impl::RustThp => Some(THP_TUNABLES),
+            Impl::RustHeap => Some(HEAP_TUNABLES),
+            _ => None,
+        }
+    }
+}
+
 /// What a cell is for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Group {
@@ -357,25 +369,22 @@ impl Bins {
         if cell.mux {
             cmd.arg("--mux");
         }
-        // Inherited by the plugin.
-        match cell.host {
-            Impl::RustThp => {
-                cmd.env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
-            }
-            Impl::RustHeap => {
-                cmd.env("GLIBC_TUNABLES", HEAP_TUNABLES);
-            }
-            _ => {}
+        if let Some(tunables) = cell.host.glibc_tunables() {
+            // Inherited by the plugin.
+            cmd.env("GLIBC_TUNABLES", tunables);
         }
         cmd
     }
 }
 
+/// glibc malloc asking for transparent huge pages for large buffers.
+pub(crate) const THP_TUNABLES: &str = "glibc.malloc.hugetlb=1";
+
 /// glibc malloc settings that keep large freed buffers for reuse: no
 /// `mmap` for large allocations (above 32 MiB glibc otherwise maps each one
 /// afresh and unmaps it on free), up to 256 MiB of free heap kept instead of
 /// trimmed, and one arena (a thread's own arena cannot grow past 64 MiB, so
-/// larger allocations would go back to `mmap`). The guide's "Large
+/// larger allocations would go back to `mmap`). The guide's "Very large
 /// messages" advice.
 pub(crate) const HEAP_TUNABLES: &str =
     "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=268435456:glibc.malloc.arena_max=1";

@@ -522,10 +522,11 @@ fn method_section(o: &mut String) {
          host) on a current-thread tokio runtime; `rust-jitter` is the same code built with the `release` profile \
          and aws-lc's CPU-jitter entropy (`AWS_LC_SYS_NO_JITTER_ENTROPY=0`, in \
          `target/bench-jitter`), host and plugin; `rust-thp` \
-         runs the default binaries with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (large \
+         runs the default binaries with `GLIBC_TUNABLES={}` (large \
          buffers on transparent huge pages); `rust-heap` runs them with \
          `GLIBC_TUNABLES={}` (glibc keeps freed large buffers for reuse instead of \
          unmapping them; the guide's advice for large messages).\n",
+        crate::bench::THP_TUNABLES,
         crate::bench::HEAP_TUNABLES
     );
 }
