@@ -9,7 +9,7 @@ use http_body::{Body as _, Frame};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use tonic::Status;
 use tonic::body::Body;
 
@@ -55,6 +55,22 @@ impl Pump {
         }
     }
 
+    /// Ends the pump, leaving a no-op waker with the stream.
+    ///
+    /// h2 keeps the waker of the last `poll_reset` and wakes it when the
+    /// stream opens or gains send capacity. For a unary call both happen in
+    /// the caller's own poll of the connection (drive.rs), right after the
+    /// pump finished: the task would wake itself while running, and a
+    /// multi-thread runtime answers that by queueing the task again and
+    /// waking another worker to come and take it, a thread wake-up on every
+    /// call. Nothing waits on the send side of the stream any more.
+    fn finish(&mut self) -> Poll<()> {
+        let _ = self
+            .stream
+            .poll_reset(&mut Context::from_waker(Waker::noop()));
+        Poll::Ready(())
+    }
+
     /// Whether `frame` must wait for the data before it to be sent.
     fn must_wait(&self, frame: &Frame<Bytes>) -> bool {
         self.sent_data
@@ -81,7 +97,7 @@ impl Future for Pump {
                     Some(frame) => frame,
                     None => {
                         let _ = this.stream.send_data(Bytes::new(), true);
-                        return Poll::Ready(());
+                        return this.finish();
                     }
                 },
             };
@@ -93,7 +109,7 @@ impl Future for Pump {
                         return Poll::Pending;
                     }
                     Poll::Ready(Some(Ok(_))) => {}
-                    Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                    Poll::Ready(Some(Err(_)) | None) => return this.finish(),
                 }
             }
             let data = match frame.into_data() {
@@ -101,7 +117,7 @@ impl Future for Pump {
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         let _ = this.stream.send_trailers(trailers);
-                        return Poll::Ready(());
+                        return this.finish();
                     }
                     continue;
                 }
@@ -120,7 +136,7 @@ impl Future for Pump {
             };
             this.sent_data |= !data.is_empty();
             if this.stream.send_data(data, end).is_err() || end {
-                return Poll::Ready(());
+                return this.finish();
             }
             this.waiting = next;
         }

@@ -7,6 +7,11 @@ use rpcplugin_kv::MemoryKv;
 use rpcplugin_kv::proto::kv_client::KvClient;
 use rpcplugin_kv::proto::{GetRequest, PutRequest};
 use rpcplugin_transport::{ListenConfig, Listener};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tonic::Code;
@@ -114,6 +119,59 @@ async fn a_refused_dial_is_a_connect_error() {
     );
 }
 
+/// A raw gRPC request: a Get of "key", one message (its bytes happen to be
+/// UTF-8, so a `String` body carries them).
+fn get_key() -> http::Request<tonic::body::Body> {
+    let message = prost::Message::encode_to_vec(&GetRequest { key: "key".into() });
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    framed.extend_from_slice(&message);
+    let body = String::from_utf8(framed).expect("UTF-8");
+    http::Request::builder()
+        .method("POST")
+        .uri("/proto.KV/Get")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(body))
+        .expect("request")
+}
+
+/// Counts its wake-ups.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// A unary call's first poll queues its frames and writes them itself
+/// (drive.rs). h2 wakes the request stream's sender when that write opens
+/// the stream; were that the calling task, it would be woken inside its own
+/// poll, which a multi-thread runtime answers by queueing it again and
+/// waking another worker. The runtime here is current-thread, so nothing
+/// else runs during the poll and every wake counted comes from inside it.
+#[tokio::test]
+async fn writing_its_request_does_not_wake_the_calling_task() {
+    use tower::Service;
+    let served = serve_kv().await;
+    put(served.channel.clone(), "key".into())
+        .await
+        .expect("put");
+    let mut channel = served.channel.clone();
+    let mut call = channel.call(get_key());
+    let caller = Arc::new(Counter::default());
+    let first = Pin::new(&mut call).poll(&mut Context::from_waker(&Waker::from(caller.clone())));
+    assert!(first.is_pending(), "no answer can come during the poll");
+    assert_eq!(caller.0.load(SeqCst), 0, "woken from inside its own poll");
+    let response = tokio::time::timeout(HANG, call)
+        .await
+        .expect("the call ended")
+        .expect("response");
+    assert_eq!(response.status(), http::StatusCode::OK);
+}
+
 /// h2 wakes the connection when the last handle of a finished stream is
 /// dropped, so that it can forget the stream. That drop is the caller's
 /// (tonic drops the response body after its trailers), and the response
@@ -126,22 +184,8 @@ async fn dropping_a_finished_response_does_not_wake_the_connection_task() {
     put(served.channel.clone(), "key".into())
         .await
         .expect("put");
-    // One gRPC message: a Get of "key" (its bytes happen to be UTF-8, so
-    // a `String` body carries them).
-    let message = prost::Message::encode_to_vec(&GetRequest { key: "key".into() });
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    framed.extend_from_slice(&message);
-    let body = String::from_utf8(framed).expect("UTF-8");
-    let request = http::Request::builder()
-        .method("POST")
-        .uri("/proto.KV/Get")
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(tonic::body::Body::new(body))
-        .expect("request");
     let mut channel = served.channel.clone();
-    let response = tokio::time::timeout(HANG, channel.call(request))
+    let response = tokio::time::timeout(HANG, channel.call(get_key()))
         .await
         .expect("the call ended")
         .expect("response");
