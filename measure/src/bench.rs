@@ -930,6 +930,11 @@ fn aggregate_cell(cell: &Cell, d: &CellData) -> Value {
                 "p99": med(&["latency_us", "p99"]),
                 "mean": med(&["latency_us", "mean"]),
             },
+            // The Rust host's second loop, from a spawned task (null for
+            // the other hosts).
+            "latency_task_us": {
+                "p50": med(&["latency_task_us", "p50"]),
+            },
             "throughput": throughput,
             "bulk": bulk,
             "rss_kb": rss,

@@ -13,7 +13,8 @@
 //!
 //! - `cold`: launch, one Put of 16 bytes, kill.
 //! - `run`: launch, first Put, idle RSS, `--latency-calls` sequential Gets of
-//!   16 bytes, then for each `--concurrency` level as many Gets as complete in
+//!   16 bytes from the body of `main` (`latency_us`) and as many again from
+//!   one spawned task (`latency_task_us`, this host only), then for each `--concurrency` level as many Gets as complete in
 //!   `--throughput-ms`, then for each `SIZExREPS` of `--bulk` REPS Puts and
 //!   REPS Gets of SIZE bytes; the plugin's RSS then (it still holds the
 //!   last value of each size) and peak RSS; kill.
@@ -258,6 +259,25 @@ async fn bench(args: &Args, clock: &StepClock) -> Result<Value> {
     Ok(report)
 }
 
+/// `calls` sequential 16-byte Gets, each timed; their summary.
+async fn sequential_gets(mut kv: KvClient<PluginChannel>, calls: usize) -> Result<Value> {
+    let mut samples = Latencies::new()?;
+    for _ in 0..calls {
+        let t = Instant::now();
+        let value = kv
+            .get(GetRequest { key: KEY.into() })
+            .await
+            .context("get")?
+            .into_inner()
+            .value;
+        samples.record(t.elapsed());
+        if value.len() != SMALL {
+            bail!("value mismatch: got {} bytes", value.len());
+        }
+    }
+    Ok(samples.summary())
+}
+
 async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(args.idle_ms)).await;
     let plugin_idle = pid.and_then(|p| proc_status_kb(Some(p), "VmRSS"));
@@ -268,16 +288,13 @@ async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) ->
     for _ in 0..args.warmup_calls {
         kv.get(get()).await.context("get")?;
     }
-    let mut samples = Latencies::new()?;
-    for _ in 0..args.latency_calls {
-        let t = Instant::now();
-        let value = kv.get(get()).await.context("get")?.into_inner().value;
-        samples.record(t.elapsed());
-        if value.len() != SMALL {
-            bail!("value mismatch: got {} bytes", value.len());
-        }
-    }
-    let latency = samples.summary();
+    // The same loop twice: from this future (the body of `main`, which on
+    // the multi-thread runtime is not a worker thread), then from a spawned
+    // task, which runs on a worker.
+    let latency = sequential_gets(kv.clone(), args.latency_calls).await?;
+    let latency_task = tokio::spawn(sequential_gets(kv.clone(), args.latency_calls))
+        .await
+        .context("latency task")??;
 
     let mut throughput = Vec::new();
     for &concurrency in &args.concurrency {
@@ -355,6 +372,7 @@ async fn measure(args: &Args, kv: &KvClient<PluginChannel>, pid: Option<u32>) ->
     }
     Ok(json!({
         "latency_us": latency,
+        "latency_task_us": latency_task,
         "throughput": throughput,
         "bulk": bulk,
         "rss_kb": {
