@@ -6,7 +6,8 @@
 //!
 //! Writes `target/bench/report.json` and regenerates `docs/performance.md`
 //! with its plots. `--quick` is the CI-sized run: the same cells with fewer
-//! launches and calls.
+//! launches and calls, rendered into `target/bench/performance.md` so that
+//! the committed document keeps a full run's figures.
 //!
 //! Noise control on a shared machine: every cold-start launch round visits
 //! every cell before the next round starts, and sessions are repeated in
@@ -776,7 +777,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.only.is_empty() {
         doc::write(root, &report)?;
     } else {
-        eprintln!("bench: filtered run; docs/performance.md left as it is");
+        eprintln!("bench: filtered run; no document written");
     }
     for line in doc::target_lines(&report) {
         eprintln!("bench: {line}");

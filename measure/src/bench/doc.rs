@@ -12,9 +12,15 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
+/// The document a full run writes, and whose notes every run keeps.
 const DOC: &str = "docs/performance.md";
-const COLD_SVG: &str = "docs/performance-cold-start.svg";
-const LATENCY_SVG: &str = "docs/performance-latency.svg";
+/// Where a full run's document and plots go; a quick run's go to
+/// [`QUICK_DIR`], so that CI-sized figures never replace the committed ones.
+const DOC_DIR: &str = "docs";
+const QUICK_DIR: &str = "target/bench";
+const DOC_FILE: &str = "performance.md";
+const COLD_SVG: &str = "performance-cold-start.svg";
+const LATENCY_SVG: &str = "performance-latency.svg";
 const NOTES_START: &str = "<!-- notes:start -->";
 const NOTES_END: &str = "<!-- notes:end -->";
 
@@ -337,9 +343,16 @@ fn baseline_id(c: &Value) -> String {
     format!("go->go {}", s(c, &["tls"]))
 }
 
+/// Renders `report` into docs/performance.md and its plots, or, for a
+/// quick run, into the same files under target/bench/ (the committed
+/// document's notes and OpenTofu section are carried either way).
 pub(crate) fn write(root: &Path, report: &Value) -> Result<()> {
-    let path = root.join(DOC);
-    let old = fs::read_to_string(&path).unwrap_or_default();
+    let dir = if s(report, &["kind"]) == "quick" {
+        QUICK_DIR
+    } else {
+        DOC_DIR
+    };
+    let old = fs::read_to_string(root.join(DOC)).unwrap_or_default();
     let notes = old
         .split_once(NOTES_START)
         .and_then(|(_, rest)| rest.split_once(NOTES_END))
@@ -347,10 +360,11 @@ pub(crate) fn write(root: &Path, report: &Value) -> Result<()> {
         .unwrap_or_else(|| "(No notes yet.)".into());
     // Keeps the section `cargo xtask tofu` generates.
     let text = crate::tofu::doc::carry_section(&old, render(report, &notes));
-    fs::write(&path, text)?;
-    fs::write(root.join(COLD_SVG), cold_svg(report)?)?;
-    fs::write(root.join(LATENCY_SVG), latency_svg(report)?)?;
-    eprintln!("bench: wrote {DOC}, {COLD_SVG}, {LATENCY_SVG}");
+    fs::create_dir_all(root.join(dir))?;
+    fs::write(root.join(dir).join(DOC_FILE), text)?;
+    fs::write(root.join(dir).join(COLD_SVG), cold_svg(report)?)?;
+    fs::write(root.join(dir).join(LATENCY_SVG), latency_svg(report)?)?;
+    eprintln!("bench: wrote {dir}/{DOC_FILE}, {dir}/{COLD_SVG}, {dir}/{LATENCY_SVG}");
     Ok(())
 }
 
