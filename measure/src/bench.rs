@@ -166,7 +166,28 @@ impl fmt::Display for Impl {
     }
 }
 
+/// The language of an [`Impl`]: which bench programs it runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lang {
+    Rust,
+    Go,
+    Python,
+}
+
 impl Impl {
+    fn lang(self) -> Lang {
+        match self {
+            Impl::Rust
+            | Impl::RustRelease
+            | Impl::RustCt
+            | Impl::RustJitter
+            | Impl::RustThp
+            | Impl::RustHeap => Lang::Rust,
+            Impl::Go => Lang::Go,
+            Impl::Python => Lang::Python,
+        }
+    }
+
     /// The `GLIBC_TUNABLES` a knob runs its host with (the plugin inherits
     /// them).
     fn glibc_tunables(self) -> Option<&'static str> {
@@ -320,33 +341,23 @@ impl Bins {
 
     /// The host command with the flags that name the plugin.
     fn host(&self, cell: &Cell) -> Command {
-        let mut cmd = match cell.host {
-            Impl::Rust
-            | Impl::RustRelease
-            | Impl::RustCt
-            | Impl::RustJitter
-            | Impl::RustThp
-            | Impl::RustHeap => Command::new(self.rust_host(cell.host)),
-            Impl::Go => Command::new(self.go.join("kv-bench")),
-            Impl::Python => {
+        let mut cmd = match cell.host.lang() {
+            Lang::Rust => Command::new(self.rust_host(cell.host)),
+            Lang::Go => Command::new(self.go.join("kv-bench")),
+            Lang::Python => {
                 let mut c = Command::new(&self.python);
                 c.arg(self.python_dir.join("kv_bench_host.py"));
                 c
             }
         };
-        match cell.plugin {
-            Impl::Rust
-            | Impl::RustRelease
-            | Impl::RustCt
-            | Impl::RustJitter
-            | Impl::RustThp
-            | Impl::RustHeap => {
+        match cell.plugin.lang() {
+            Lang::Rust => {
                 cmd.arg("--plugin").arg(self.rust_plugin(cell.plugin));
             }
-            Impl::Go => {
+            Lang::Go => {
                 cmd.arg("--plugin").arg(self.go.join("kv-bench-plugin"));
             }
-            Impl::Python => {
+            Lang::Python => {
                 cmd.arg("--plugin")
                     .arg(&self.python)
                     .arg("--plugin-arg")
