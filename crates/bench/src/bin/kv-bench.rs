@@ -14,8 +14,9 @@
 //! - `cold`: launch, one Put of 16 bytes, kill.
 //! - `run`: launch, first Put, idle RSS, `--latency-calls` sequential Gets of
 //!   16 bytes from the body of `main` (`latency_us`) and as many again from
-//!   one spawned task (`latency_task_us`, this host only), then for each `--concurrency` level as many Gets as complete in
-//!   `--throughput-ms`, then for each `SIZExREPS` of `--bulk` REPS Puts and
+//!   one spawned task (`latency_task_us`, this host only), then for each
+//!   `--concurrency` level as many Gets as complete in `--throughput-ms`,
+//!   then for each `SIZExREPS` of `--bulk` REPS Puts and
 //!   REPS Gets of SIZE bytes; the plugin's RSS then (it still holds the
 //!   last value of each size) and peak RSS; kill.
 //! - `split` (this host only): a `cold` launch through `Client::start`, with
