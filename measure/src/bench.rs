@@ -44,7 +44,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub(crate) only: Vec<String>,
     /// Measure nothing: regenerate docs/performance.md and its plots from
-    /// target/bench/report.json (after editing the notes or the renderer).
+    /// target/bench/report.json (after editing the notes or the renderer;
+    /// a quick run's report renders into target/bench/ instead).
     #[arg(long, alias = "from-report")]
     pub(crate) render: bool,
 }
@@ -140,7 +141,7 @@ pub(crate) enum Impl {
     /// rpcplugin built with aws-lc's CPU-jitter entropy source.
     RustJitter,
     /// rpcplugin with glibc's malloc asking for transparent huge pages
-    /// (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`).
+    /// ([`THP_TUNABLES`]).
     RustThp,
     /// rpcplugin with glibc's malloc keeping freed memory for reuse
     /// ([`HEAP_TUNABLES`]).

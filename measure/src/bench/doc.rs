@@ -823,7 +823,7 @@ fn knobs_section(o: &mut String, report: &Value) {
         ),
         (
             "rust-thp->rust-thp",
-            "glibc malloc with transparent huge pages (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`)",
+            "glibc malloc with transparent huge pages (`rust-thp` above)",
         ),
         (
             "rust-heap->rust-heap",
